@@ -1,0 +1,91 @@
+"""The recurrent engine: frames in, restored frames out, one at a time.
+
+It holds exactly what STFAN's recurrence needs between frames (previous blurry
+frame, previous restored frame, hidden features) and nothing of the video
+before that, so memory does not grow with the clip's length. It also hides the
+network's constraints from callers: any frame size (replicate-padded to a
+multiple of 4 and cropped back), the channel order the weights expect, and the
+device and precision they run at.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .models import STFAN, STFANState
+
+MULTIPLE = 4
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Replicate-pad the bottom/right edges of (N, C, H, W) so H and W divide by ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x, (h, w)
+
+
+class RecurrentEngine:
+    """Runs an STFAN model over a stream of RGB frames.
+
+    ``channel_order`` is the order the *weights* expect ("RGB" or "BGR"); callers
+    always pass and receive RGB. Call :meth:`reset` at the start of every clip
+    (or shot) so one clip's memory does not leak into the next.
+    """
+
+    def __init__(
+        self,
+        model: STFAN,
+        *,
+        channel_order: str = "RGB",
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        if channel_order not in ("RGB", "BGR"):
+            raise ValueError(f"channel_order must be RGB or BGR, got {channel_order!r}")
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.channel_order = channel_order
+        self.model = model.eval().to(device=self.device, dtype=dtype)
+        self.state: STFANState | None = None
+        self.frames_done = 0
+
+    def reset(self) -> None:
+        """Forget the recurrence: the next frame is treated as a first frame."""
+        self.state = None
+        self.frames_done = 0
+
+    @torch.inference_mode()
+    def step(self, frame: torch.Tensor) -> torch.Tensor:
+        """Restore one frame: (3, H, W) or (1, 3, H, W) RGB float in [0, 1] -> same shape, [0, 1].
+
+        The result is on the engine's device in the engine's dtype.
+        """
+        batched = frame.dim() == 4
+        x = frame if batched else frame.unsqueeze(0)
+        x = x.to(device=self.device, dtype=self.dtype, non_blocking=True)
+        if self.channel_order == "BGR":
+            x = x.flip(1)
+        x, (h, w) = pad_to_multiple(x)
+        if self.state is not None and self.state.prev_blurry.shape != x.shape:
+            self.reset()  # a new frame size starts a new clip
+        restored, self.state = self.model(x, self.state)
+        out = restored[..., :h, :w].clamp_(0.0, 1.0)
+        if self.channel_order == "BGR":
+            out = out.flip(1)
+        self.frames_done += 1
+        return out if batched else out[0]
+
+    def process_array(self, frame: np.ndarray) -> np.ndarray:
+        """Restore one (H, W, 3) RGB frame of dtype uint8 or uint16; returns the same dtype."""
+        if frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"expected an (H, W, 3) RGB frame, got shape {frame.shape}")
+        peak = float(np.iinfo(frame.dtype).max)
+        # Integer samples cross to the device first (a quarter of the bytes), then convert there.
+        x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True).permute(2, 0, 1)
+        y = self.step(x.to(torch.float32) / peak)
+        y = (y.float() * peak).round_().permute(1, 2, 0).cpu().numpy()
+        return y.astype(frame.dtype)

@@ -1,0 +1,36 @@
+"""User-facing errors: each carries one line that the CLI prints as it is.
+
+Anything raised as a :class:`DeblurError` is the user's to fix (bad input, bad
+weights, unknown device); the CLI prints ``error: <message>`` and exits non-zero
+without a traceback. Any other exception is a bug in this tool.
+"""
+
+from __future__ import annotations
+
+
+class DeblurError(Exception):
+    """Base class: a problem the user can act on, described in one line."""
+
+    exit_code = 1
+
+
+class InputError(DeblurError):
+    """The input is missing, unreadable, corrupt or has no video stream."""
+
+
+class OutputError(DeblurError):
+    """The output cannot be written (exists, would overwrite the input, bad extension)."""
+
+
+class WeightsError(DeblurError):
+    """A weights file is missing, unsafe, or not STFAN weights."""
+
+
+class DeviceError(DeblurError):
+    """The requested device or precision is not available."""
+
+
+class Interrupted(DeblurError):
+    """The user pressed Ctrl-C; partial output has been removed."""
+
+    exit_code = 130

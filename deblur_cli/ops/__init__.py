@@ -1,0 +1,1 @@
+"""Operators STFAN needs beyond stock PyTorch layers."""

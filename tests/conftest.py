@@ -1,0 +1,42 @@
+"""Shared fixtures: the reference data beside the repository and small weights files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+GOLDEN = SHARED / "reference" / "stfan_golden.npz"
+MANIFEST = SHARED / "reference" / "stfan_checkpoint_manifest.json"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def golden() -> dict[str, np.ndarray]:
+    if not GOLDEN.is_file():
+        pytest.skip(f"reference vectors not found at {GOLDEN}")
+    with np.load(GOLDEN) as data:
+        return {key: data[key] for key in data.files}
+
+
+@pytest.fixture(scope="session")
+def golden_state_dict(golden) -> dict[str, torch.Tensor]:
+    """The golden weights as the authors' checkpoint names them (with ``module.``)."""
+    return {key[len("param/"):]: torch.from_numpy(value) for key, value in golden.items() if key.startswith("param/")}
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory) -> Path:
+    """A seeded random-weights file in this project's format: enough to exercise the whole pipeline."""
+    from deblur_cli.models import STFAN
+    from deblur_cli.weights import save_weights
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "random.safetensors"
+    save_weights(STFAN().state_dict(), path, {"name": "random-test", "channel_order": "RGB"}, half=False)
+    return path
