@@ -1,0 +1,222 @@
+"""Small synthetic test clips, written with PyAV.
+
+Tests need clips with exactly known properties (timestamps, colour tags, audio
+packets, rotation, bit depth) rather than whatever a sample file happens to
+contain, so every property the pipeline must preserve is a parameter here.
+"""
+
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Sequence
+
+import av
+import numpy as np
+
+from deblur_cli.video.colour import ColourInfo
+
+FORMAT_FOR_SUFFIX = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm", ".avi": "avi",
+                     ".ts": "mpegts"}
+KLV_KEY = bytes([6, 14, 43, 52, 2, 11, 1, 1, 14, 1, 3, 1, 1, 0, 0, 0])  # a SMPTE 336M universal key
+
+BT601_LIMITED = ColourInfo(primaries=6, trc=6, matrix=6, range=1)  # SMPTE 170M
+BT709_LIMITED = ColourInfo(primaries=1, trc=1, matrix=1, range=1)
+BT709_FULL = ColourInfo(primaries=1, trc=1, matrix=1, range=2)
+
+
+def moving_pattern(index: int, width: int, height: int, peak: int = 255) -> np.ndarray:
+    """An RGB frame with a gradient and a square that moves with ``index`` (so frames differ)."""
+    y, x = np.mgrid[0:height, 0:width]
+    rgb = np.stack([x * peak // max(width - 1, 1), y * peak // max(height - 1, 1),
+                    np.full_like(x, peak // 3)], axis=-1)
+    s = max(min(width, height) // 4, 2)
+    x0 = (index * 3) % max(width - s, 1)
+    rgb[s:2 * s, x0:x0 + s] = peak
+    return rgb.astype(np.uint16 if peak > 255 else np.uint8)
+
+
+def flat_yuv_frame(width: int, height: int, yuv: tuple[int, int, int], pix_fmt: str) -> av.VideoFrame:
+    """A frame whose Y, U and V planes hold the given constant codes (exact, no conversion)."""
+    frame = av.VideoFrame(width, height, pix_fmt)
+    dtype = np.uint16 if "10" in pix_fmt else np.uint8
+    for plane, value in zip(frame.planes, yuv):
+        itemsize = np.dtype(dtype).itemsize
+        row = plane.line_size // itemsize
+        plane.update(np.full((plane.height, row), value, dtype=dtype).tobytes())
+    return frame
+
+
+def make_clip(
+    path: Path | str,
+    *,
+    size: tuple[int, int] = (64, 48),
+    frames: int = 10,
+    fps: int | Fraction = 25,
+    pts: Sequence[int] | None = None,
+    time_base: Fraction | None = None,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    colour: ColourInfo | None = None,
+    flat_yuv: tuple[int, int, int] | None = None,
+    content: Callable[[int, int, int], np.ndarray] | None = None,
+    audio: Sequence[str] = (),
+    audio_seconds: float | None = None,
+    subtitles: Sequence[tuple[float, float, str]] = (),
+    rotation: int = 0,
+    cover_art: bool = False,
+    klv: bool = False,
+    lossless: bool = False,
+) -> Path:
+    """Write a clip and return its path; the container follows the suffix.
+
+    ``pts`` gives explicit frame timestamps in ``time_base`` units (variable frame
+    rate); otherwise frames are ``1/fps`` apart. ``flat_yuv`` fills every frame with
+    those exact Y/U/V codes. ``audio`` names one encoder per audio stream ("aac",
+    "libopus"). ``subtitles`` are (start s, end s, text) cues muxed as SubRip (mkv only).
+    ``cover_art`` adds a PNG cover picture (mkv). ``klv`` adds a data stream with one
+    KLV metadata packet per frame (MPEG-TS only).
+    """
+    path = Path(path)
+    width, height = size
+    fps = Fraction(fps)
+    if time_base is None:
+        time_base = Fraction(1, 1000) if pts is not None else 1 / fps
+    if pts is None:
+        pts = [round(i / fps / time_base) for i in range(frames)]
+    frames = len(pts)
+    colour = colour or ColourInfo()
+    ten_bit = "10" in pix_fmt
+    peak = 1023 if ten_bit else 255
+    with av.open(str(path), "w", format=FORMAT_FOR_SUFFIX[path.suffix]) as out:
+        if cover_art:
+            _add_cover_art(out)
+        video = out.add_stream(codec, rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        video.time_base = time_base
+        video.codec_context.time_base = time_base
+        cc = video.codec_context
+        cc.color_primaries, cc.color_trc = colour.primaries, colour.trc
+        cc.colorspace, cc.color_range = colour.matrix, colour.range
+        if codec in ("libx264", "libx265"):
+            video.options = {"qp": "0"} if lossless else {"crf": "12", "preset": "ultrafast"}
+            if codec == "libx265":
+                video.options["x265-params"] = "log-level=error"
+        if rotation:
+            video.set_display_rotation(rotation)
+        audio_streams = []
+        for name in audio:
+            stream = out.add_stream(name, rate=48000)
+            stream.layout = "stereo"
+            audio_streams.append(stream)
+        data_stream = out.add_data_stream("klv") if klv else None
+        subtitle_stream = None
+        if subtitles:
+            subtitle_stream = out.add_mux_stream("subrip")
+            subtitle_stream.time_base = Fraction(1, 1000)
+        for i, t in enumerate(pts):
+            if flat_yuv is not None:
+                frame = flat_yuv_frame(width, height, flat_yuv, pix_fmt)
+            else:
+                rgb = (content or (lambda k, w, h: moving_pattern(k, w, h, peak)))(i, width, height)
+                frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if ten_bit else "rgb24")
+                frame = frame.reformat(format=pix_fmt, dst_colorspace=colour.sws_matrix,
+                                       src_color_range=2, dst_color_range=colour.yuv_range)
+            frame.colorspace, frame.color_range = colour.matrix, colour.range
+            frame.color_primaries, frame.color_trc = colour.primaries, colour.trc
+            frame.pts, frame.time_base = t, time_base
+            out.mux(video.encode(frame))
+            if data_stream is not None:
+                packet = av.Packet(KLV_KEY + bytes([4, i, 1, 2, 3]))
+                packet.pts = packet.dts = round(t * time_base * 90000)
+                packet.time_base, packet.stream = Fraction(1, 90000), data_stream
+                out.mux(packet)
+        out.mux(video.encode(None))
+        seconds = audio_seconds if audio_seconds is not None else float((pts[-1] + 1) * time_base)
+        for k, stream in enumerate(audio_streams):
+            _write_tone(out, stream, seconds, 220.0 * (k + 1))
+        for start, end, text in subtitles:
+            packet = av.Packet(text.encode())
+            packet.pts = packet.dts = round(start * 1000)
+            packet.duration = round((end - start) * 1000)
+            packet.time_base = Fraction(1, 1000)
+            packet.stream = subtitle_stream
+            out.mux(packet)
+    return path
+
+
+def _write_tone(out, stream, seconds: float, hz: float) -> None:
+    rate, chunk = 48000, 960
+    total = int(seconds * rate)
+    for start in range(0, total, chunk):
+        n = min(chunk, total - start)
+        t = (np.arange(start, start + n) / rate).astype(np.float32)
+        tone = (0.2 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+        planar = np.stack([tone, tone])
+        fmt = stream.codec_context.format.name
+        if fmt.startswith("s16"):
+            planar = (planar * 32767).astype(np.int16)
+        if not fmt.endswith("p"):  # interleaved sample format
+            planar = planar.T.reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(planar, format=fmt, layout="stereo")
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+
+
+def _add_cover_art(out) -> None:
+    """An attached picture (PNG) stream: looks like a video stream but is one still image."""
+    png = io.BytesIO()
+    with av.open(png, "w", format="image2pipe") as img:
+        s = img.add_stream("png")
+        s.width, s.height, s.pix_fmt = 32, 32, "rgb24"
+        img.mux(s.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")))
+        img.mux(s.encode(None))
+    if out.format.name == "matroska":
+        out.add_attachment("cover.png", "image/png", png.getvalue())
+        return
+    raise ValueError("cover_art is supported for .mkv clips only")
+
+
+def truncate(path: Path | str, keep_fraction: float) -> Path:
+    """Cut a file short in place (as an interrupted download would)."""
+    path = Path(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: int(len(data) * keep_fraction)])
+    return path
+
+
+def decode_video(path: Path | str, rgb: bool = False
+                 ) -> tuple[list[int], Fraction, list[np.ndarray], av.VideoFrame | None]:
+    """(pts list, time_base, arrays, first frame) of the best video stream; arrays only if ``rgb``."""
+    pts, arrays, first = [], [], None
+    with av.open(str(path)) as c:
+        stream = next(s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+        tb = stream.time_base
+        for frame in c.decode(stream):
+            first = first or frame
+            pts.append(frame.pts)
+            if rgb:
+                arrays.append(frame.to_ndarray(format="rgb24"))
+    return pts, tb, arrays, first
+
+
+def packet_bytes(path: Path | str, kind: str = "audio") -> list[list[tuple[Fraction | None, bytes]]]:
+    """Per stream of ``kind``: every non-empty packet as (pts in seconds, payload), for bit-exact checks."""
+    with av.open(str(path)) as c:
+        streams = [s for s in c.streams if s.type == kind]
+        result: list[list[tuple[Fraction | None, bytes]]] = [[] for _ in streams]
+        index = {s.index: k for k, s in enumerate(streams)}
+        if not streams:
+            return result
+        for packet in c.demux(*streams):
+            if packet.size:
+                t = None if packet.pts is None else packet.pts * packet.time_base
+                result[index[packet.stream.index]].append((t, bytes(packet)))
+    return result
+
+
+def payloads(path: Path | str, kind: str = "audio") -> list[list[bytes]]:
+    """Like :func:`packet_bytes` without the times (for containers that re-time packets)."""
+    return [[data for _, data in stream] for stream in packet_bytes(path, kind)]
