@@ -1,0 +1,164 @@
+"""Sharp photos in, endless reproducible blurry/sharp clips out (and DVD-layout folders on disk).
+
+The train/validation split is decided per file by a hash of its *name*, so it
+does not depend on which other files are present or on their order: a
+validation photo is never trained on, on any machine. Clip ``i`` of a
+:class:`SequenceGenerator` depends only on (seed, i), which makes training
+resumable and validation sets identical from run to run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError, OutputError
+from ..frames_io import FRAME_SUFFIXES, encode_png, is_frame_name
+from .profiles import BlurProfile, get_profile
+from .render import SyntheticSequence, render_sequence
+
+DEFAULT_VAL_FRACTION = 0.2
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """The photos directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"image folder not found: {folder}")
+    paths = sorted(p for p in folder.iterdir() if p.is_file() and is_frame_name(p))
+    if not paths:
+        raise InputError(f"no images ({', '.join(FRAME_SUFFIXES)}) in {folder}")
+    return paths
+
+
+def name_fraction(name: str) -> float:
+    """A stable pseudo-random number in [0, 1) from a file name."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big") / 2.0**64
+
+
+def split_images(paths: Sequence[Path], val_fraction: float = DEFAULT_VAL_FRACTION) -> tuple[list[Path], list[Path]]:
+    """(train, validation) by name hash; with two or more photos neither side is left empty."""
+    ranked = sorted(paths, key=lambda p: name_fraction(p.name))
+    val = [p for p in ranked if name_fraction(p.name) < val_fraction]
+    if len(ranked) >= 2:
+        if not val:
+            val = ranked[:1]
+        elif len(val) == len(ranked):
+            val = ranked[:-1]
+    train = [p for p in paths if p not in val]
+    return train, sorted(val)
+
+
+def load_image(path: str | Path, max_side: int | None = None) -> torch.Tensor:
+    """A photo as a uint8 (3, H, W) RGB tensor, optionally shrunk so its long side is <= ``max_side``."""
+    from ..frames_io import read_frame
+
+    array = read_frame(path)
+    if array.dtype == np.uint16:
+        array = (array.astype(np.uint32) * 255 + 32767) // 65535
+    image = torch.from_numpy(array.astype(np.uint8)).permute(2, 0, 1).contiguous()
+    if max_side and max(image.shape[1:]) > max_side:
+        factor = max_side / max(image.shape[1:])
+        size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[2] * factor)))
+        small = torch.nn.functional.interpolate(image[None].float(), size=size, mode="bilinear", antialias=True)
+        image = small[0].round().clamp(0, 255).to(torch.uint8)
+    return image
+
+
+def load_images(paths: Sequence[Path], device: str | torch.device = "cpu", max_side: int | None = None) -> list[torch.Tensor]:
+    return [load_image(p, max_side).to(device) for p in paths]
+
+
+def clip_seed(seed: int, index: int) -> int:
+    """Independent, well-mixed generator seeds for every (seed, clip index)."""
+    digest = hashlib.sha256(f"stfan-synth:{seed}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+
+
+class SequenceGenerator:
+    """Clips of ``seq_len`` frames at ``size`` (H, W) from uint8 (3, H, W) photos.
+
+    ``generator.sequence(i)`` is the same clip every time for the same seed;
+    iterating yields ``(blurry, sharp)`` pairs of (T, 3, H, W) float tensors in
+    [0, 1] for i = 0, 1, 2, ... Work happens on the photos' device.
+    """
+
+    def __init__(self, images: Sequence[torch.Tensor], seq_len: int, size: tuple[int, int] = (192, 320),
+                 seed: int = 0, device: str | torch.device | None = None,
+                 profile: str | BlurProfile = "train") -> None:
+        if not images:
+            raise InputError("no images to synthesize clips from")
+        if seq_len < 1:
+            raise InputError(f"sequence length must be at least 1, got {seq_len}")
+        if size[0] < 8 or size[1] < 8:
+            raise InputError(f"frame size must be at least 8x8, got {size[1]}x{size[0]}")
+        self.device = torch.device(device) if device is not None else images[0].device
+        self.images = [image.to(self.device) for image in images]
+        self.seq_len = seq_len
+        self.size = (int(size[0]), int(size[1]))
+        self.seed = seed
+        self.profile = get_profile(profile)
+
+    def sequence(self, index: int) -> SyntheticSequence:
+        gen = torch.Generator().manual_seed(clip_seed(self.seed, index))
+        pick = int(torch.randint(0, len(self.images), (1,), generator=gen))
+        others = [image for i, image in enumerate(self.images) if i != pick] or self.images
+        clip = render_sequence(self.images[pick], others, self.profile, self.seq_len, self.size, gen)
+        clip.info.update(index=index, image=pick)
+        return clip
+
+    def batch(self, start: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clips ``start .. start+count-1`` stacked: (B, T, 3, H, W) blurry and sharp."""
+        clips = [self.sequence(start + i) for i in range(count)]
+        return torch.stack([c.blurry for c in clips]), torch.stack([c.sharp for c in clips])
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        index = 0
+        while True:
+            clip = self.sequence(index)
+            yield clip.blurry, clip.sharp
+            index += 1
+
+
+def _to_uint8(frame: torch.Tensor) -> np.ndarray:
+    return (frame.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def write_sequences(out_dir: str | Path, generator: SequenceGenerator, count: int, *, start: int = 0,
+                    overwrite: bool = False, prefix: str = "seq") -> list[Path]:
+    """Write clips in the DVD/GoPro layout: ``<seq>/input/00000.png`` and ``<seq>/GT/00000.png``.
+
+    Each clip is written to a hidden temporary folder and renamed into place, so
+    an interrupted run never leaves a half-written sequence behind.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"not a folder: {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for index in range(start, start + count):
+        final = out_dir / f"{prefix}_{index:05d}"
+        if final.exists() and not overwrite:
+            raise OutputError(f"{final} exists (use --overwrite to replace it)")
+        tmp = out_dir / f".{final.name}.tmp"
+        _remove_tree(tmp)
+        clip = generator.sequence(index)
+        for sub, frames in (("input", clip.blurry), ("GT", clip.sharp)):
+            (tmp / sub).mkdir(parents=True)
+            for t, frame in enumerate(frames):
+                (tmp / sub / f"{t:05d}.png").write_bytes(encode_png(_to_uint8(frame)))
+        _remove_tree(final)
+        tmp.rename(final)
+        written.append(final)
+    return written
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    if path.exists():
+        shutil.rmtree(path)

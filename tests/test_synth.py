@@ -1,0 +1,203 @@
+"""Synthetic blur: camera paths, image formation in linear light, codec/noise models, datasets."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deblur_cli.errors import InputError, OutputError
+from deblur_cli.metrics import psnr
+from deblur_cli.synth import SequenceGenerator, list_images, split_images, write_sequences
+from deblur_cli.synth.camera import MotionRange, Trajectory, corner_points, path_length, sample_trajectory
+from deblur_cli.synth.dataset import load_image
+from deblur_cli.synth.profiles import SHAKE, SHARP, BlurProfile
+from deblur_cli.synth.render import (
+    add_sensor_noise,
+    expose,
+    jpeg_like,
+    linear_to_srgb,
+    srgb_to_linear,
+    warp,
+)
+
+QUIET = dict(noise_prob=0.0, jpeg_prob=0.0, object_prob=0.0)
+
+
+def textured_image(seed: int, h: int = 120, w: int = 160) -> torch.Tensor:
+    """A uint8 (3, H, W) photo stand-in with edges at every scale."""
+    g = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    checker = ((ys // 8 + xs // 8) % 2).float()
+    noise = torch.rand((3, h, w), generator=g)
+    img = 0.5 * checker + 0.3 * noise + 0.2 * torch.sin(xs / 5.0)
+    return (img.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def steady_pan(speed_x: float) -> Trajectory:
+    """A camera moving right at ``speed_x`` px per frame, nothing else."""
+    zero = torch.zeros((1, 4), dtype=torch.float64)
+    drift = torch.tensor([speed_x, 0.0, 0.0, 0.0], dtype=torch.float64)
+    return Trajectory(drift, zero, torch.ones((1, 4), dtype=torch.float64), zero)
+
+
+# ----------------------------------------------------------------------------- camera
+
+
+def test_trajectory_starts_at_identity_and_velocity_is_its_derivative():
+    traj = sample_trajectory(torch.Generator().manual_seed(3), MotionRange())
+    assert torch.allclose(traj.pose(torch.zeros(1)), torch.zeros(1, 4, dtype=torch.float64))
+    t = torch.tensor([-1.3, 0.2, 2.7], dtype=torch.float64)
+    h = 1e-5
+    numeric = (traj.pose(t + h) - traj.pose(t - h)) / (2 * h)
+    assert torch.allclose(numeric, traj.velocity(t), atol=1e-6)
+
+
+def test_path_length_of_a_pan_is_speed_times_exposure():
+    times = torch.linspace(-0.25, 0.25, 33, dtype=torch.float64)  # half a frame of exposure
+    length = path_length(steady_pan(10.0).pose(times), corner_points((32, 48)))
+    assert float(length) == pytest.approx(5.0, abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- image formation
+
+
+def test_srgb_round_trip_and_known_values():
+    x = torch.linspace(0, 1, 1001)
+    assert torch.allclose(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-6)
+    assert float(srgb_to_linear(torch.tensor(0.5))) == pytest.approx(0.21404, abs=1e-4)
+
+
+def test_identity_and_integer_shift_warps_are_exact():
+    src = torch.rand(3, 20, 30)
+    eye = torch.eye(2, dtype=torch.float64)[None]
+    same = warp(src, eye, torch.zeros(1, 2, dtype=torch.float64), (20, 30))[0]
+    assert torch.allclose(same, src, atol=1e-5)
+    shifted = warp(src, eye, torch.tensor([[3.0, 0.0]], dtype=torch.float64), (20, 30))[0]
+    assert torch.allclose(shifted[:, :, :25], src[:, :, 3:28], atol=1e-5)
+
+
+def test_blur_is_averaged_in_linear_light_and_ground_truth_is_mid_exposure():
+    # A white vertical line on black, the camera panning 8 px during the exposure.
+    canvas = torch.zeros(3, 16, 64)
+    canvas[:, :, 32] = 1.0
+    mean, mid = expose(canvas, steady_pan(8.0), [], frame_time=0.0, exposure=1.0, subframes=17, out_hw=(16, 64))
+    row = mean[0, 8]
+    # Energy is conserved: the line is spread, not dimmed or brightened.
+    assert float(row.sum()) == pytest.approx(1.0, abs=1e-3)
+    lit = (row > 1e-3).nonzero().flatten()
+    assert 7 <= int(lit.max() - lit.min()) <= 10
+    # The ground truth is the sharp frame at the middle of the exposure (pose at t=0: identity).
+    assert torch.allclose(mid, canvas, atol=1e-5)
+    # sRGB-encoding the linear mean is brighter than averaging sRGB values would be.
+    assert float(linear_to_srgb(row).max()) > float(row.max()) + 0.05
+
+
+def test_sensor_noise_variance_follows_signal():
+    flat = torch.full((3, 64, 64), 0.25)
+    g = torch.Generator().manual_seed(0)
+    noisy = add_sensor_noise(flat, shot=1e-3, read=1e-2, gen=g)
+    expected = 1e-3 * 0.25 + 1e-4
+    assert float((noisy - flat).var()) == pytest.approx(expected, rel=0.1)
+    assert torch.equal(add_sensor_noise(flat, 0.0, 0.0, g), flat)
+
+
+def test_jpeg_like_degrades_with_quality_and_keeps_shape():
+    ys, xs = torch.meshgrid(torch.arange(37.0), torch.arange(53.0), indexing="ij")
+    img = torch.stack([0.5 + 0.4 * torch.sin(xs / 3), 0.5 + 0.4 * torch.cos(ys / 4), (xs + ys) / 90])[None]
+    high, low = jpeg_like(img, 95.0), jpeg_like(img, 20.0)
+    assert high.shape == img.shape and low.shape == img.shape
+    assert float(high.min()) >= 0.0 and float(high.max()) <= 1.0
+    assert float(psnr(high, img)) > float(psnr(low, img)) + 3.0
+    assert float(psnr(high, img)) > 28.0
+
+
+# ----------------------------------------------------------------------------- clips
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[torch.Tensor]:
+    return [textured_image(seed) for seed in range(3)]
+
+
+def test_clips_are_reproducible_from_their_seed_and_index(photos):
+    gen = SequenceGenerator(photos, seq_len=3, size=(32, 48), seed=5)
+    a, b = gen.sequence(4), SequenceGenerator(photos, seq_len=3, size=(32, 48), seed=5).sequence(4)
+    assert torch.equal(a.blurry, b.blurry) and torch.equal(a.sharp, b.sharp)
+    assert not torch.equal(gen.sequence(5).sharp, a.sharp)
+    assert a.blurry.shape == a.sharp.shape == (3, 3, 32, 48)
+    # Frames sit on 8-bit levels, like decoded video.
+    assert torch.allclose(a.blurry * 255, (a.blurry * 255).round(), atol=1e-4)
+    blurry, sharp = next(iter(gen))
+    assert torch.equal(sharp, gen.sequence(0).sharp)
+    bb, bs = gen.batch(2, 2)
+    assert bb.shape == (2, 3, 3, 32, 48) and torch.equal(bs[1], gen.sequence(3).sharp)
+
+
+def test_shake_clips_are_blurry_and_sharp_clips_are_not(photos):
+    shake = SequenceGenerator(photos, 3, (48, 64), seed=1, profile=BlurProfile(**{**SHAKE.__dict__, **QUIET}))
+    sharp = SequenceGenerator(photos, 3, (48, 64), seed=1, profile=BlurProfile(**{**SHARP.__dict__, **QUIET}))
+    for i in range(2):
+        blurred, still = shake.sequence(i), sharp.sequence(i)
+        assert max(still.info["blur_px"]) < 0.5 and np.mean(blurred.info["blur_px"]) > 2.0
+        assert float(psnr(still.blurry, still.sharp).min()) > 40.0
+        assert float(psnr(blurred.blurry, blurred.sharp).max()) < 30.0
+
+
+def test_moving_objects_occlude_the_scene(photos):
+    profile = BlurProfile(**{**SHARP.__dict__, **QUIET, "object_prob": 1.0})
+    clip = SequenceGenerator(photos[:1] + [torch.zeros_like(photos[0])], 2, (48, 64), seed=2,
+                             profile=profile).sequence(0)
+    assert clip.info["objects"] >= 1
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_split_is_by_name_disjoint_and_stable():
+    names = [Path(f"photo_{i:03d}.jpg") for i in range(60)]
+    train, val = split_images(names)
+    assert set(train).isdisjoint(val) and set(train) | set(val) == set(names)
+    assert 3 <= len(val) <= 25
+    more_train, more_val = split_images(names + [Path(f"extra_{i}.png") for i in range(20)])
+    assert set(val) <= set(more_val) and set(train) <= set(more_train)
+    assert split_images(list(reversed(names))) == (sorted(train, reverse=True), val)
+    two_train, two_val = split_images(names[:2])
+    assert len(two_train) == len(two_val) == 1
+
+
+def test_image_folder_loading_and_errors(tmp_path):
+    import imageio.v3 as iio
+
+    with pytest.raises(InputError):
+        list_images(tmp_path / "missing")
+    with pytest.raises(InputError):
+        list_images(tmp_path)
+    iio.imwrite(tmp_path / "b.png", np.full((10, 12), 7, np.uint8))  # greyscale
+    iio.imwrite(tmp_path / "a.jpg", np.zeros((20, 30, 3), np.uint8))
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.png"]
+    grey = load_image(tmp_path / "b.png")
+    assert grey.shape == (3, 10, 12) and grey.dtype == torch.uint8 and int(grey[2, 0, 0]) == 7
+    assert load_image(tmp_path / "a.jpg", max_side=15).shape == (3, 10, 15)
+
+
+def test_write_sequences_dvd_layout(tmp_path, photos):
+    import imageio.v3 as iio
+
+    gen = SequenceGenerator(photos, 2, (24, 32), seed=0, profile="shake")
+    written = write_sequences(tmp_path, gen, 2)
+    assert [p.name for p in written] == ["seq_00000", "seq_00001"]
+    for seq in written:
+        assert sorted(p.name for p in (seq / "input").iterdir()) == ["00000.png", "00001.png"]
+        assert sorted(p.name for p in (seq / "GT").iterdir()) == ["00000.png", "00001.png"]
+    frame = iio.imread(written[1] / "GT" / "00001.png")
+    expected = (gen.sequence(1).sharp[1] * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert frame.shape == (24, 32, 3) and np.array_equal(frame, expected)
+    with pytest.raises(OutputError):
+        write_sequences(tmp_path, gen, 1)
+    assert write_sequences(tmp_path, gen, 1, overwrite=True) == written[:1]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
