@@ -27,6 +27,9 @@ CH1, CH2, CH3 = 32, 64, 128
 FAC_CHANNELS = CH3 * KERNEL_SIZE * KERNEL_SIZE  # 3200 filter taps per pixel
 
 FacOp = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (features, weight, bias, inp) -> fac(inp, lrelu(conv1x1(features, weight, bias))): the last layer of a
+# filter head fused with the FAC that consumes it, so the 3200-channel filters need not be stored.
+FusedFacOp = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor], torch.Tensor]
 
 
 def conv(cin: int, cout: int, kernel_size: int = 3, stride: int = 1) -> nn.Sequential:
@@ -79,11 +82,17 @@ class STFANState:
 
 
 class STFAN(nn.Module):
-    """The STFAN network; ``fac`` selects the FAC implementation (reference by default)."""
+    """The STFAN network; ``fac`` selects the FAC implementation (reference by default).
 
-    def __init__(self, fac: FacOp | None = None) -> None:
+    ``fused_deblur`` (default None: unfused) may replace ``fac_deblur``'s last layer plus
+    the deblurring FAC; only the deblurring filters qualify, the alignment filters are
+    also read by ``kconv4``. Neither option adds parameters: state dicts are unchanged.
+    """
+
+    def __init__(self, fac: FacOp | None = None, fused_deblur: FusedFacOp | None = None) -> None:
         super().__init__()
         self.fac: FacOp = fac or fac_reference
+        self.fused_deblur: FusedFacOp | None = fused_deblur
 
         self.fea = conv(2 * CH3, CH3)
 
@@ -145,11 +154,12 @@ class STFAN(nn.Module):
         k1 = self.kconv1_3(self.kconv1_2(self.kconv1_1(merged)))
         k2 = self.kconv2_3(self.kconv2_2(self.kconv2_1(k1)))
         k3 = self.kconv3_3(self.kconv3_2(self.kconv3_1(k2)))
+        del enc1, enc2, merged, k1, k2  # full- and half-resolution maps: free them before the 3200-channel filters
         warp_filters = self.fac_warp(k3)
-        deblur_filters = self.fac_deblur(torch.cat([k3, self.kconv4(warp_filters)], 1))
-
+        deblur_input = torch.cat([k3, self.kconv4(warp_filters)], 1)
         aligned = self.fac(self.fea(prev_features), warp_filters)
-        deblurred = self.fac(enc3, deblur_filters)
+        del warp_filters  # 3200 channels: free them before the deblurring filters exist (peak memory)
+        deblurred = self._deblur(deblur_input, enc3)
         features = torch.cat([deblurred, aligned], 1)
 
         # The authors' decoder has no skip connections from the encoder.
@@ -159,3 +169,11 @@ class STFAN(nn.Module):
 
         next_state = STFANState(blurry, restored.clamp(0.0, 1.0), features)
         return restored, next_state
+
+    def _deblur(self, head_input: torch.Tensor, enc3: torch.Tensor) -> torch.Tensor:
+        """FAC of the encoder features with the deblurring filters (fused when ``fused_deblur`` is set)."""
+        if self.fused_deblur is None:
+            return self.fac(enc3, self.fac_deblur(head_input))
+        head = self.fac_deblur
+        last_conv = head[3][0]
+        return self.fused_deblur(head[2](head[1](head[0](head_input))), last_conv.weight, last_conv.bias, enc3)

@@ -1,0 +1,66 @@
+"""Choose the FAC implementation, and switch a built STFAN onto the fast one.
+
+"reference" is the plain PyTorch FAC (the ground truth, runs anywhere);
+"triton" the Triton kernels of :mod:`.fac_triton` (CUDA, or the CPU only under
+``TRITON_INTERPRET=1``, which is for tests); "auto" takes Triton on a CUDA
+device when Triton imports, else the reference. Triton is imported only when
+chosen, so the CPU path never needs it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+
+import torch
+
+from ..errors import DeviceError
+from ..models.stfan import STFAN, FacOp, FusedFacOp
+from .fac import fac_reference
+
+FAC_IMPLS = ("reference", "triton", "auto")
+
+
+def triton_available() -> bool:
+    return importlib.util.find_spec("triton") is not None
+
+
+def _interpreter_on() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_fac_impl(impl: str, device: torch.device | str) -> str:
+    """``impl`` ("reference" | "triton" | "auto") -> the implementation that will run on ``device``."""
+    if impl not in FAC_IMPLS:
+        raise ValueError(f"FAC implementation must be one of {FAC_IMPLS}, got {impl!r}")
+    on_cuda = torch.device(device).type == "cuda"
+    if impl == "auto":
+        return "triton" if on_cuda and triton_available() else "reference"
+    if impl == "triton":
+        if not triton_available():
+            raise DeviceError("the Triton FAC needs the 'triton' package (pip install triton)")
+        if not on_cuda and not _interpreter_on():
+            raise DeviceError("the Triton FAC runs on CUDA devices only (the CPU uses the reference FAC)")
+    return impl
+
+
+def select_fac(impl: str, device: torch.device | str) -> tuple[FacOp, FusedFacOp | None]:
+    """The FAC op and the fused deblurring op (None where there is none) for ``impl`` on ``device``."""
+    if resolve_fac_impl(impl, device) == "reference":
+        return fac_reference, None
+    from .fac_triton import fac_triton, fused_filter_fac
+
+    return fac_triton, fused_filter_fac
+
+
+def make_fast(model: STFAN, impl: str = "auto", device: torch.device | str | None = None) -> STFAN:
+    """Point ``model``'s FAC (and the fused deblurring FAC) at ``impl``; returns the same module.
+
+    Only two plain attributes change, no parameter or buffer, so the state dict
+    keeps its names and ``make_fast(model, "reference")`` undoes it. ``device``
+    defaults to where the model's parameters are.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    model.fac, model.fused_deblur = select_fac(impl, device)
+    return model
