@@ -30,7 +30,19 @@ class DeviceError(DeblurError):
     """The requested device or precision is not available."""
 
 
+class OptionError(DeblurError):
+    """An option's value cannot be used (out of range, or contradicting the input)."""
+
+
 class Interrupted(DeblurError):
     """The user pressed Ctrl-C; partial output has been removed."""
 
     exit_code = 130
+
+
+class BatchInterrupted(Interrupted):
+    """Ctrl-C during several files: carries the outcomes of those that got one, for the summary and report."""
+
+    def __init__(self, message: str, outcomes: list) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes

@@ -1,35 +1,38 @@
-"""One video in, one deblurred video out: decode -> engine -> encode, streaming.
+"""One input in, one deblurred output out: read -> engine -> write, streaming.
 
-Three worker threads (decode, inference, encode) pass frames through bounded
-queues, so the three stages overlap and at most a few frames exist at any time
-whatever the video's length. The calling thread only supervises: it reports
-progress, watches ``cancel`` and Ctrl-C, and re-raises the first error of any
-worker after all of them have stopped. Output is written atomically: a failed,
-cancelled or interrupted run leaves nothing behind.
+The input is a video file or a folder of image frames (:mod:`.sequence`); the
+output is a video file, or for an image-sequence input also a frame folder,
+plus optionally the restored frames as PNGs (``frames_out``). The work runs on
+three threads with bounded queues (:mod:`.stages`), so memory does not grow
+with the video's length. Output is written atomically: a failed, cancelled or
+interrupted run leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, Iterable, Iterator
 
 import av
 
 from .atomic import atomic_output, check_output
-from .errors import InputError, Interrupted, OutputError
-from .streaming import stream_arrays
+from .compare import MODES, compose
+from .errors import InputError, Interrupted, OptionError
+from .frames_io import FrameWriter
+from .scenecut import SceneCutDetector
+from .sequence import DEFAULT_FPS, FrameSequence, is_sequence_output
+from .stages import QUEUE_SIZE, Outputs, Stages, TimedFrame
+from .timespan import EPSILON, Span
 from .video.colour import frame_to_rgb
-from .video.passthrough import Passthrough, plan_copy
+from .video.passthrough import Passthrough, Window, plan_copy
 from .video.sink import VideoSink, plan_encoder
-from .video.source import VideoSource, describe_error
-
-QUEUE_SIZE = 4  # frames waiting between two stages; bounds memory, enough to overlap the stages
-POLL_S = 0.1  # how often blocked workers and the supervisor look at the stop/cancel flags
+from .video.source import VideoFacts, VideoSource, describe_error
 
 
 @dataclass
@@ -40,154 +43,57 @@ class VideoResult:
     seconds: float
     fps: float
     warnings: list[str] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)  # output frame indices where a new shot starts (engine reset)
+    frames_out: Path | None = None  # the folder of restored PNG frames, when asked for
 
 
-class _Stopped(Exception):
-    """Raised inside a worker when another worker failed or the run was cancelled."""
+def open_source(path: Path, fps: float | str = DEFAULT_FPS) -> VideoSource | FrameSequence:
+    """A folder is an image sequence, anything else a video file."""
+    return FrameSequence(path, fps) if path.is_dir() else VideoSource(path)
 
 
-_END = object()
-
-
-class _Workers:
-    """The three stage threads and the queues between them."""
-
-    def __init__(self, source: VideoSource, sink: VideoSink, engine: Any, output: Path, warnings: list[str]) -> None:
-        self.source, self.sink, self.engine, self.output = source, sink, engine, output
-        self.warnings = warnings
-        self.stop = threading.Event()
-        self.decoded: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
-        self.restored: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
-        self.events: queue.Queue = queue.Queue()  # ("frame", n) / ("done", None) / ("error", exc)
-        self.threads = [
-            threading.Thread(target=self._run, args=(self._decode,), name="deblur-decode", daemon=True),
-            threading.Thread(target=self._run, args=(self._infer,), name="deblur-infer", daemon=True),
-            threading.Thread(target=self._run, args=(self._encode,), name="deblur-encode", daemon=True),
-        ]
-
-    # -- queue helpers that give up when the run is stopping --
-    def _put(self, q: queue.Queue, item) -> None:
-        while True:
-            if self.stop.is_set():
-                raise _Stopped
-            try:
-                q.put(item, timeout=POLL_S)
+def _part(items: Iterable[tuple], end: float | None, shift: Fraction) -> Iterator[tuple]:
+    """(payload, pts, time_base) items before ``end`` seconds, timestamps moved ``shift`` seconds earlier."""
+    for payload, pts, time_base in items:
+        if pts is not None and time_base:
+            if end is not None and pts * time_base >= end - EPSILON:
                 return
-            except queue.Full:
-                continue
+            if shift:
+                pts -= round(shift / time_base)
+        yield payload, pts, time_base
 
-    def _get(self, q: queue.Queue):
-        while True:
-            if self.stop.is_set():
-                raise _Stopped
-            try:
-                return q.get(timeout=POLL_S)
-            except queue.Empty:
-                continue
 
-    def _run(self, stage: Callable[[], None]) -> None:
+def _decoded(source: VideoSource, rgb_format: str, warnings: list[str], end: float | None,
+             shift: Fraction) -> Iterator[TimedFrame]:
+    """The video's frames (from the seek point, up to ``end``) as RGB arrays."""
+    facts = source.facts
+    size = (facts.width, facts.height)
+    for frame, pts, time_base in _part(((f, f.pts, f.time_base) for f in source.frames()), end, shift):
+        resize = None
+        if (frame.width, frame.height) != size:
+            resize = size
+            note = (f"frame size changes mid-stream ({frame.width}x{frame.height}); "
+                    f"such frames were scaled to {size[0]}x{size[1]}")
+            if note not in warnings:
+                warnings.append(note)
         try:
-            stage()
-        except _Stopped:
-            pass
-        except BaseException as exc:  # handed to the supervisor, which re-raises it
-            self.stop.set()
-            self.events.put(("error", exc))
+            array = frame_to_rgb(frame, facts.colour, rgb_format, resize)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"cannot convert frame {source.frames_decoded} of {facts.path} "
+                             f"({frame.format.name}) to RGB: {describe_error(exc)}") from None
+        yield array, pts, time_base
 
-    # -- the stages --
-    def _decode(self) -> None:
-        facts = self.source.facts
-        rgb_format = self.sink.rgb_format
-        size = (facts.width, facts.height)
-        for frame in self.source.frames():
-            resize = None
-            if (frame.width, frame.height) != size:
-                resize = size
-                note = (f"frame size changes mid-stream ({frame.width}x{frame.height}); "
-                        f"such frames were scaled to {size[0]}x{size[1]}")
-                if note not in self.warnings:
-                    self.warnings.append(note)
-            try:
-                array = frame_to_rgb(frame, facts.colour, rgb_format, resize)
-            except av.error.FFmpegError as exc:
-                raise InputError(f"cannot convert frame {self.source.frames_decoded} of {facts.path} "
-                                 f"({frame.format.name}) to RGB: {describe_error(exc)}") from None
-            self._put(self.decoded, (array, frame.pts, frame.time_base))
-        self._put(self.decoded, _END)
 
-    def _infer(self) -> None:
-        timing: deque = deque()  # (pts, time_base) of the frames handed to the engine, in order
-
-        def arrays():
-            while (item := self._get(self.decoded)) is not _END:
-                array, pts, time_base = item
-                timing.append((pts, time_base))
-                yield array
-
-        engine = self.engine
-        if hasattr(engine, "step") and hasattr(engine, "device"):
-            restored = stream_arrays(engine, arrays())  # keeps the next frame queued on the GPU
-        else:
-            restored = (engine.process_array(array) for array in arrays())
-        for array in restored:
-            self._put(self.restored, (array, *timing.popleft()))
-        self._put(self.restored, _END)
-
-    def _encode(self) -> None:
-        try:
-            while True:
-                item = self._get(self.restored)
-                if item is _END:
-                    break
-                self.sink.write(*item)
-                self.events.put(("frame", self.sink.frames_written))
-            self.sink.finish()
-        except (av.error.FFmpegError, OSError) as exc:
-            raise OutputError(f"writing {self.output} failed: {describe_error(exc)}") from None
-        self.events.put(("done", None))
-
-    # -- supervision (calling thread) --
-    def run(self, on_frame: Callable[[int], None] | None, cancel: threading.Event | None) -> None:
-        for thread in self.threads:
-            thread.start()
-        try:
-            while True:
-                if cancel is not None and cancel.is_set():
-                    raise Interrupted("cancelled; partial output removed")
-                try:
-                    events = [self.events.get(timeout=POLL_S)]
-                except queue.Empty:
-                    if not any(t.is_alive() for t in self.threads):  # cannot happen: workers always report
-                        raise RuntimeError("pipeline workers ended without reporting") from None
-                    continue
-                while not self.events.empty():
-                    events.append(self.events.get_nowait())
-                latest, finished = None, False
-                for kind, value in events:
-                    if kind == "error":
-                        raise value
-                    if kind == "frame":
-                        latest = value
-                    finished = finished or kind == "done"
-                if latest is not None and on_frame is not None:
-                    on_frame(latest)  # only the newest count when several arrived at once
-                if finished:
-                    return
-        finally:
-            self.stop.set()
-            self._join_all()
-
-    def _join_all(self) -> None:
-        """Wait for every worker, even through a second Ctrl-C: the sink must not be closed under them."""
-        interrupted = False
-        for thread in self.threads:
-            while thread.is_alive():
-                try:
-                    thread.join(timeout=POLL_S)
-                except KeyboardInterrupt:
-                    interrupted = True
-        if interrupted:
-            raise KeyboardInterrupt
+def _expected_frames(facts: VideoFacts, span: Span) -> int | None:
+    """Frames the run will produce, for progress bars (exact for whole clips that say, else an estimate)."""
+    if span.whole:
+        return facts.total_frames
+    rate = facts.average_rate
+    length = span.duration
+    if facts.duration is not None:
+        remaining = max(facts.duration - span.start, 0.0)
+        length = remaining if length is None else min(length, remaining)
+    return None if length is None or not rate else max(1, round(length * rate))
 
 
 def deblur_video(
@@ -199,56 +105,122 @@ def deblur_video(
     crf: int | None = None,
     preset: str | None = None,
     overwrite: bool = False,
+    start: float | str | None = None,
+    duration: float | str | None = None,
+    compare: str | None = None,
+    frames_out=None,
+    scene_cuts: bool = True,
+    fps: float | str = DEFAULT_FPS,
     on_start: Callable[[int | None], None] | None = None,
     on_frame: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> VideoResult:
     """Deblur ``input_path`` into ``output_path`` with ``engine`` (``.reset()``, ``.process_array()``).
 
+    ``input_path``: a video file, or a folder of image frames taken at ``fps``.
+    ``output_path``: a video file; for a frame-folder input, a path without a
+    video extension is a folder that receives PNG frames instead.
+
     Keeps frame count, size, timestamps, colour tags, rotation and bit depth, and
     copies audio (and subtitles/data where the container allows) untouched.
-    Raises InputError / OutputError for bad files, Interrupted after Ctrl-C or
-    ``cancel``; in every failure case no output (and no temporary file) remains.
+    ``start``/``duration`` (seconds or ``HH:MM:SS[.ms]``, counted from the first
+    frame) process a part; the output's timestamps then begin at 0 and the other
+    streams are cut to the same span at packet boundaries (no re-encoding).
+    ``compare`` ("side" or "split") makes the output a before/after composite.
+    ``frames_out``: a folder that also receives each restored frame as a PNG
+    (the restored frame alone, never the composite). ``scene_cuts``: reset the
+    engine's recurrence at every hard cut (:mod:`.scenecut`).
+
+    Raises InputError / OutputError / OptionError for bad files or settings,
+    Interrupted after Ctrl-C or ``cancel``; in every failure case no output (and
+    no temporary file) remains.
     """
     input_path, output_path = Path(input_path), Path(output_path)
+    span = Span.of(start, duration)
+    if compare is not None and compare not in MODES:
+        raise OptionError(f"unknown comparison mode {compare!r}: use one of {', '.join(MODES)}")
     started = time.perf_counter()
     try:
-        return _deblur(input_path, output_path, engine, codec, crf, preset, overwrite, on_start, on_frame, cancel,
-                       started)
+        return _deblur(input_path, output_path, engine, span, compare, None if frames_out is None else Path(frames_out),
+                       scene_cuts, fps, dict(codec=codec, crf=crf, preset=preset), overwrite,
+                       on_start, on_frame, cancel, started)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; partial output removed") from None
 
 
-def _deblur(input_path: Path, output_path: Path, engine, codec, crf, preset, overwrite,
-            on_start, on_frame, cancel, started: float) -> VideoResult:
-    with VideoSource(input_path) as source:
-        facts = source.facts
+def _open_outputs(stack: ExitStack, source, input_path: Path, output_path: Path, frames_out: Path | None,
+                  shown_facts: VideoFacts, window: Window | None, encode: dict, overwrite: bool,
+                  warnings: list[str]) -> tuple[Outputs, str, Passthrough | None]:
+    """The outputs of one run, entered on ``stack`` (which removes them again if the run fails).
+
+    Everything that can refuse an output (exists, bad extension or codec, audio
+    the container cannot hold) is decided before anything is written.
+    Returns the outputs, the RGB format the frames must come in, and the
+    stream copy (whose warning is known only at the end).
+    """
+    sequence = isinstance(source, FrameSequence)
+    to_folder = sequence and is_sequence_output(output_path)
+    passthrough = plan = None
+    if not to_folder:
         check_output(input_path, output_path, overwrite)
-        plan = plan_encoder(output_path, facts, codec, crf, preset)
-        copy = plan_copy(input_path, facts.other_streams, plan.muxer, output_path.suffix.lower())
-        warnings = list(plan.warnings) + list(copy.warnings)
-        passthrough = Passthrough(input_path, copy) if not copy.empty else None
-        try:
-            with atomic_output(output_path) as temp:
-                sink = VideoSink(temp, plan, facts, passthrough)
-                try:
-                    engine.reset()
-                    if on_start is not None:
-                        on_start(facts.total_frames)
-                    _Workers(source, sink, engine, output_path, warnings).run(on_frame, cancel)
-                except BaseException:
-                    sink.close()
-                    raise
-                frames = sink.frames_written
-        finally:
-            if passthrough is not None:
-                passthrough.close()
-        notes = (source.damage_warning(), source.truncation_warning(), passthrough.warning if passthrough else None)
-        for note in notes:
-            if note:
-                warnings.append(note)
+        plan = plan_encoder(output_path, shown_facts, **encode)
+        copy = plan_copy(input_path, shown_facts.other_streams, plan.muxer, output_path.suffix.lower())
+        warnings += plan.warnings + copy.warnings
+        if not copy.empty:
+            passthrough = Passthrough(input_path, copy, window)
+            stack.callback(passthrough.close)
+    writers = [stack.enter_context(FrameWriter(folder, overwrite=overwrite, input_folder=input_path if sequence else None))
+               for folder in ([output_path] if to_folder else []) + ([frames_out] if frames_out else [])]
+    main_writer = writers[0] if to_folder else None
+    restored_writer = writers[-1] if frames_out else None
+    if to_folder:
+        write_main, finish_main = (lambda shown, pts, time_base: main_writer.write(shown)), (lambda: None)
+        rgb_format = "rgb48le" if shown_facts.bit_depth > 8 else "rgb24"
+    else:
+        sink = VideoSink(stack.enter_context(atomic_output(output_path)), plan, shown_facts, passthrough)
+        stack.push(lambda kind, exc, tb: sink.close() if kind is not None else None)
+        write_main, finish_main, rgb_format = sink.write, sink.finish, sink.rgb_format
+
+    def write(restored, shown, pts, time_base) -> None:
+        write_main(shown, pts, time_base)
+        if restored_writer is not None:
+            restored_writer.write(restored)
+
+    return Outputs(write, finish_main, output_path), rgb_format, passthrough
+
+
+def _deblur(input_path: Path, output_path: Path, engine, span: Span, compare: str | None, frames_out: Path | None,
+            scene_cuts: bool, fps, encode: dict, overwrite: bool, on_start, on_frame, cancel,
+            started: float) -> VideoResult:
+    with open_source(input_path, fps) as source:
+        facts = source.facts
+        shift, window = Fraction(0), None
+        if span.start > 0:
+            shift = Fraction(source.seek(source.first_time + span.start))  # the output starts at 0
+        end = span.end_after(source.first_time)
+        if not span.whole:
+            window = Window(start=float(shift) if span.start > 0 else None, end=end, shift=shift)
+        shown_facts = replace(facts, width=facts.width * 2) if compare == "side" else facts
+        warnings: list[str] = []
+        with ExitStack() as stack:
+            outputs, rgb_format, passthrough = _open_outputs(stack, source, input_path, output_path, frames_out,
+                                                             shown_facts, window, encode, overwrite, warnings)
+            if isinstance(source, FrameSequence):
+                frames = _part(source.arrays(), end, shift)
+            else:
+                frames = _decoded(source, rgb_format, warnings, end, shift)
+            engine.reset()
+            if on_start is not None:
+                on_start(_expected_frames(facts, span))
+            stages = Stages(frames, engine, outputs, detector=SceneCutDetector() if scene_cuts else None,
+                            compose=partial(compose, mode=compare) if compare else None)
+            result = stages.run(on_frame, cancel)
+        notes = (source.damage_warning(), source.truncation_warning(until=end),
+                 passthrough.warning if passthrough else None)
+        warnings += [note for note in notes if note]
     seconds = time.perf_counter() - started
-    return VideoResult(input_path, output_path, frames, seconds, frames / seconds if seconds > 0 else 0.0, warnings)
+    return VideoResult(input_path, output_path, result.frames, seconds,
+                       result.frames / seconds if seconds > 0 else 0.0, warnings, result.cuts, frames_out)
 
 
-__all__ = ["VideoResult", "deblur_video", "QUEUE_SIZE"]
+__all__ = ["VideoResult", "deblur_video", "open_source", "QUEUE_SIZE"]

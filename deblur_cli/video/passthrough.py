@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -102,10 +103,29 @@ def plan_copy(input_path: Path, others: tuple[OtherStream, ...], muxer: str, suf
     return plan
 
 
+@dataclass(frozen=True)
+class Window:
+    """The part of the input that is copied (``--start``/``--duration``), in seconds.
+
+    Packets timed in [``start``, ``end``) are copied whole (never cut: the copy
+    stays bit-exact, so audio begins at the first packet boundary at or after
+    ``start``) and moved ``shift`` seconds earlier, as the video is. None: no bound.
+    """
+
+    start: float | None = None
+    end: float | None = None
+    shift: Fraction = Fraction(0)
+
+
+SEEK_MARGIN_S = 2.0  # seek this far before the window: demuxers land on a nearby index point, not exactly
+END_MARGIN_S = 5.0  # interleaving never puts a packet this far behind the others: past it, reading stops
+
+
 class Passthrough:
     """Reads the copied streams from a second opening of the input and muxes them in time order."""
 
-    def __init__(self, input_path: Path, plan: CopyPlan) -> None:
+    def __init__(self, input_path: Path, plan: CopyPlan, window: Window | None = None) -> None:
+        self.window = window or Window()
         self.container = open_input(input_path)
         self.inputs = [self.container.streams[i] for i in plan.copy]
         self.attachments = list(plan.attachments)
@@ -120,6 +140,11 @@ class Passthrough:
         self._pending: av.Packet | None = None
         self._done = not self.inputs
 
+    def sample_rates(self) -> list[int]:
+        """The sample rates of the copied audio streams."""
+        return [s.codec_context.sample_rate for s in self.inputs
+                if s.type == "audio" and s.codec_context is not None and s.codec_context.sample_rate]
+
     def add_streams(self, output: av.container.OutputContainer) -> None:
         """Create one output stream per copied input stream (before the header is written)."""
         for stream in self.inputs:
@@ -130,16 +155,48 @@ class Passthrough:
         for name, mimetype, data in self.attachments:
             output.add_attachment(name, mimetype, data)
 
+    def _open_packets(self) -> Iterator[av.Packet]:
+        if self.window.start is not None:
+            try:
+                self.container.seek(max(0, round((self.window.start - SEEK_MARGIN_S) * av.time_base)))
+            except av.error.FFmpegError:
+                pass  # not seekable: read from the beginning and skip
+        return iter(self.container.demux(*self.inputs))
+
+    def _in_window(self, packet: av.Packet) -> bool | None:
+        """True to copy, False to skip, None when reading can stop (all of the window has been read)."""
+        start, end = self.window.start, self.window.end
+        t = self._time(packet)
+        if t is None:
+            return True
+        if end is not None and t >= end:
+            return None if t >= end + END_MARGIN_S else False
+        return start is None or t >= start
+
+    def _shifted(self, packet: av.Packet) -> av.Packet:
+        if self.window.shift:
+            ticks = round(self.window.shift / packet.time_base)
+            if packet.pts is not None:
+                packet.pts -= ticks
+            if packet.dts is not None:
+                packet.dts -= ticks
+        return packet
+
     def _next(self) -> av.Packet | None:
         if self._done:
             return None
         if self._packets is None:
-            self._packets = iter(self.container.demux(*self.inputs))
+            self._packets = self._open_packets()
         try:
             while True:
                 packet = next(self._packets)
-                if packet.size:  # skip the empty flush packet each stream ends with
-                    return packet
+                if not packet.size:  # skip the empty flush packet each stream ends with
+                    continue
+                wanted = self._in_window(packet)
+                if wanted is None:
+                    break
+                if wanted:
+                    return self._shifted(packet)
         except StopIteration:
             pass
         except av.error.FFmpegError as exc:

@@ -17,6 +17,7 @@ kept, absolute times moved by a few frames).
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -213,8 +214,11 @@ class VideoSink:
         if plan.muxer == "avi":  # AVI counts frames: its time base must be one frame
             self.time_base = 1 / rate
         if plan.muxer in MP4_LIKE:
-            scale = str(_track_timescale(self.time_base))
-            container_options = {"movie_timescale": scale, "video_track_timescale": scale}
+            scale = _track_timescale(self.time_base)
+            # Edit lists (where a track starts later than another, as audio cut at a packet boundary
+            # does) count in the movie timescale: one that every copied track's rate divides keeps them exact.
+            movie = math.lcm(scale, *(passthrough.sample_rates() if passthrough is not None else ()))
+            container_options = {"movie_timescale": str(movie), "video_track_timescale": str(scale)}
         elif plan.muxer in ("matroska", "webm", "avi"):
             # These store the slightly negative start of AAC/Opus priming as it is (Matroska)
             # or ignore it (AVI); FFmpeg's default would instead shift every stream, video

@@ -8,6 +8,7 @@ exists), and it gives facts that only frames carry in PyAV: the rotation
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -18,6 +19,7 @@ import av
 from av.stream import Disposition
 
 from ..errors import InputError
+from ..timespan import EPSILON
 from .colour import ColourInfo, colour_of
 
 
@@ -193,6 +195,8 @@ class VideoSource:
             reason = f" ({self.ended_early})" if self.ended_early else ""
             raise InputError(f"no video frame could be decoded from {self.path}{reason}") from None
         self._first: av.VideoFrame | None = first
+        self.first_time = first.time or 0.0  # seconds: where the picture starts (``--start`` counts from here)
+        self.seeked = False
         self.facts = self._describe(first)
 
     def _describe(self, first: av.VideoFrame) -> VideoFacts:
@@ -272,6 +276,29 @@ class VideoSource:
             yield first
         yield from self._frames
 
+    def seek(self, target: float) -> float:
+        """Go on from the first frame at or after ``target`` seconds (a timestamp); returns that frame's time.
+
+        Jumps to the keyframe at or before ``target`` and decodes forward from
+        there, so the cost does not grow with how far into the file the part
+        starts. Where the file cannot seek, decoding simply goes on from here.
+        """
+        stream = self.stream
+        self._first, self.seeked = None, True
+        try:
+            self.container.seek(math.floor(Fraction(target) / stream.time_base), stream=stream, backward=True)
+        except (av.error.FFmpegError, OverflowError, ValueError):
+            pass  # not seekable: decode on from the current position
+        else:
+            self._frames.close()
+            self._frames = self._decode()
+        for frame in self._frames:
+            if frame.time is None or frame.time >= target - EPSILON:
+                self._first = frame
+                return frame.time if frame.time is not None else target
+        duration = f" (its video lasts {self.last_frame_time - self.first_time:.2f} s)" if self.last_frame_time else ""
+        raise InputError(f"--start is past the last frame of {self.path}{duration}")
+
     def damage_warning(self) -> str | None:
         """A warning when some damaged packets were skipped (their frames are missing)."""
         if self.damaged_packets and not self.ended_early:
@@ -279,8 +306,12 @@ class VideoSource:
                     f"and were skipped ({self.damage})")
         return None
 
-    def truncation_warning(self) -> str | None:
-        """A warning when decoding ended before the container said the video ends."""
+    def truncation_warning(self, until: float | None = None) -> str | None:
+        """A warning when decoding ended before the container said the video ends.
+
+        ``until``: the timestamp (seconds) where the caller meant to stop anyway
+        (the end of ``--duration``); the video only has to reach that far.
+        """
         n = self.frames_decoded
         if self.ended_early:
             return f"input ended early/corrupt after {n} frames ({self.ended_early})"
@@ -288,11 +319,12 @@ class VideoSource:
         step = float(1 / facts.average_rate) if facts.average_rate else 0.04
         start = float(self.stream.start_time * self.stream.time_base) if self.stream.start_time else 0.0
         if facts.duration and facts.duration_exact and self.last_frame_time is not None:
-            missing = start + facts.duration - (self.last_frame_time + step)
+            end = start + facts.duration if until is None else min(start + facts.duration, until)
+            missing = end - (self.last_frame_time + step)
             if missing > max(2 * step, 0.02 * facts.duration):
                 return (f"input ended early/corrupt after {n} frames "
                         f"(video stops {missing:.2f} s before its stated end)")
-        elif facts.frame_count is not None and n < facts.frame_count - 2:
+        elif facts.frame_count is not None and until is None and not self.seeked and n < facts.frame_count - 2:
             return f"input ended early/corrupt after {n} frames (the container lists {facts.frame_count})"
         return None
 
