@@ -176,6 +176,30 @@ class TiledEngine(RecurrentEngine):
         return out if batched else out[0]
 
 
+class AutoTiledEngine(TiledEngine):
+    """Tiles only frames that would not fit in the device's free memory (:func:`choose_tile`), per frame size.
+
+    A frame that fits goes through one tile covering all of it, which is
+    exactly the untiled engine. On the CPU :func:`choose_tile` never tiles.
+    """
+
+    def __init__(self, model: STFAN, **kwargs) -> None:
+        super().__init__(model, tile=MIN_TILE, **kwargs)
+
+    def _layout(self, height: int, width: int) -> list[tuple[Tile, RecurrentEngine]]:
+        if self._frame_size != (height, width):
+            fast = getattr(self.model, "fused_deblur", None) is not None
+            side = choose_tile(height, width, self.device, self.dtype, fast=fast)
+            whole = max(height, width, self.overlap + MULTIPLE)  # one span covers the frame: no blending at all
+            self.tile = side if side is not None else whole
+        return super()._layout(height, width)
+
+
+def tile_overlap(tile: int) -> int:
+    """The overlap for a ``tile``-pixel tile: :data:`DEFAULT_OVERLAP`, or a quarter of smaller tiles."""
+    return min(DEFAULT_OVERLAP, max(MULTIPLE, tile // 4 // MULTIPLE * MULTIPLE))
+
+
 def choose_tile(
     height: int,
     width: int,

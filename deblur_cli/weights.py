@@ -227,17 +227,42 @@ def save_weights(state_dict: Mapping[str, torch.Tensor], path: str | Path, meta:
     return sha256_of(path)
 
 
-def build_engine(weights: str | Path | None = None, device: str = "auto", fp16: bool = False, fac: str = "auto"):
-    """Everything between a ``--weights`` path and a ready :class:`RecurrentEngine`."""
-    from .devices import resolve_device, resolve_dtype
-    from .engine import RecurrentEngine
-    from .models import STFAN
+def build_engine(weights: str | Path | None = None, device: str = "auto", fp16: bool = False, fac: str = "auto",
+                 tile: int | None = None):
+    """Everything between a ``--weights`` path and a ready engine.
 
+    ``fac`` ("auto" | "reference" | "triton") and the device's other speed
+    settings are applied with :func:`~deblur_cli.acceleration.accelerate` (on
+    CUDA: Triton FAC, channels_last, cudnn.benchmark; on the CPU nothing
+    changes). ``tile``: restore frames in tiles of this many pixels
+    (:class:`~deblur_cli.tiling.TiledEngine`, a multiple of 4, at least 16);
+    None or 0 means automatic: on CUDA frames are tiled only when they would
+    not fit in free GPU memory, on the CPU never.
+    """
+    from .acceleration import accelerate
+    from .devices import resolve_device, resolve_dtype
+    from .engine import MULTIPLE, RecurrentEngine
+    from .errors import OptionError
+    from .models import STFAN
+    from .ops.dispatch import FAC_IMPLS
+    from .tiling import AutoTiledEngine, TiledEngine, tile_overlap
+
+    if fac not in FAC_IMPLS:
+        raise OptionError(f"unknown FAC implementation {fac!r}: use one of {', '.join(FAC_IMPLS)}")
+    if tile and (tile < 16 or tile % MULTIPLE):
+        raise OptionError(f"--tile must be a multiple of {MULTIPLE} and at least 16 pixels, got {tile}")
     torch_device = resolve_device(device)
     dtype = resolve_dtype(torch_device, fp16)
     loaded = load_weights(weights)
     model = STFAN()
     load_into(model, loaded)
-    engine = RecurrentEngine(model, channel_order=loaded.meta.channel_order, device=torch_device, dtype=dtype)
+    settings = dict(channel_order=loaded.meta.channel_order, device=torch_device, dtype=dtype)
+    if tile:
+        engine = TiledEngine(model, tile=tile, overlap=tile_overlap(tile), **settings)
+    elif torch_device.type == "cuda":
+        engine = AutoTiledEngine(model, **settings)
+    else:
+        engine = RecurrentEngine(model, **settings)
+    accelerate(engine, fac)
     engine.weights = loaded.meta
     return engine
