@@ -3,6 +3,7 @@
 Each input keeps its path relative to the input folder under the output folder.
 Outputs that exist are skipped unless ``overwrite``; a file that fails is
 recorded and the rest go on. The caller gets one :class:`FileOutcome` per file.
+A single input runs through the same code, so both report alike.
 """
 
 from __future__ import annotations
@@ -11,15 +12,24 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
-from .errors import DeblurError, Interrupted, OutputError
+from .errors import BatchInterrupted, DeblurError, Interrupted, OutputError
 from .pipeline import deblur_video
 from .progress import ProgressReporter
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mkv .mov .webm .avi .mts .m2ts .ts .mpg .mpeg .wmv .flv .3gp".split()
 )
+MAX_NAMES_LISTED = 10  # finished files named in the one-line message after Ctrl-C
+
+
+class Job(NamedTuple):
+    """One input, its output, and the folder for its restored PNG frames (None: no frames)."""
+
+    input: Path
+    output: Path
+    frames_out: Path | None = None
 
 
 @dataclass
@@ -33,52 +43,76 @@ class FileOutcome:
     device: str = ""
     error: str = ""
     warnings: list[str] = field(default_factory=list)
+    cuts: list[int] = field(default_factory=list)  # frame indices where a new shot starts
+    frames_out: Path | None = None
+    exception: DeblurError | None = field(default=None, repr=False, compare=False)  # what a lone input re-raises
 
 
 def is_video_name(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
-def plan_folder(input_dir: Path, output_dir: Path) -> list[tuple[Path, Path]]:
-    """Every video below ``input_dir`` (recursively, by extension) paired with its output path."""
+def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = None) -> list[Job]:
+    """Every video below ``input_dir`` (recursively, by extension) as a :class:`Job`.
+
+    ``frames_out``: each video's restored frames go to a folder of that
+    video's relative path (without extension) below it.
+    """
     input_dir, output_dir = input_dir.resolve(), output_dir.resolve()
     if output_dir == input_dir:
         raise OutputError("the output folder must differ from the input folder (inputs are never overwritten)")
-    pairs = []
+    jobs = []
     for path in sorted(input_dir.rglob("*")):
         if not path.is_file() or not is_video_name(path):
             continue
         if output_dir in path.resolve().parents:
             continue  # our own outputs when the output folder lies inside the input folder
-        pairs.append((path, output_dir / path.relative_to(input_dir)))
-    return pairs
+        relative = path.relative_to(input_dir)
+        frames = None if frames_out is None else frames_out / relative.with_suffix("")
+        jobs.append(Job(path, output_dir / relative, frames))
+    return jobs
 
 
 EngineFactory = Callable[[Any], Any]  # device -> engine
 
 
+def _interrupted_message(outcomes: list[FileOutcome], planned: int) -> str:
+    finished = [o.input.name for o in outcomes if o.status == "done"]
+    if planned == 1:
+        return "interrupted; partial output removed"
+    names = ", ".join(finished[:MAX_NAMES_LISTED]) + (f" and {len(finished) - MAX_NAMES_LISTED} more"
+                                                      if len(finished) > MAX_NAMES_LISTED else "")
+    which = f" ({names})" if finished else ""
+    return f"interrupted: {len(finished)} of {planned} file(s) finished{which}; partial outputs removed"
+
+
 def run_files(
-    pairs: Iterable[tuple[Path, Path]],
+    jobs: Iterable[Job | tuple[Path, Path]],
     make_engine: EngineFactory,
     devices: list[Any],
     *,
     overwrite: bool = False,
-    encode: dict | None = None,
+    skip_existing: bool = True,
+    options: dict | None = None,
     reporter: ProgressReporter | None = None,
     on_outcome: Callable[[FileOutcome], None] | None = None,
 ) -> list[FileOutcome]:
-    """Deblur each (input, output) pair; one worker thread per device pulls from a shared queue.
+    """Deblur each job; one worker thread per device pulls from a shared queue.
 
+    ``options`` go to :func:`~deblur_cli.pipeline.deblur_video` (codec, crf,
+    start, compare...). An output that exists is skipped when ``skip_existing``
+    (and not ``overwrite``); otherwise deblur_video refuses it, as a failure.
     Ctrl-C stops all workers (each removes its partial output) and raises
-    :class:`Interrupted` after the outcomes so far have been reported.
+    :class:`BatchInterrupted`, which names the files that finished and carries
+    the outcomes so far.
     """
-    encode = encode or {}
+    options = options or {}
     reporter = reporter or ProgressReporter(enabled=False)
-    jobs: "queue.Queue[tuple[int, Path, Path]]" = queue.Queue()
-    pairs = list(pairs)
-    for index, (src, dst) in enumerate(pairs):
-        jobs.put((index, src, dst))
-    outcomes: list[FileOutcome | None] = [None] * len(pairs)
+    jobs = [Job(*job) for job in jobs]
+    queued: "queue.Queue[tuple[int, Job]]" = queue.Queue()
+    for index, job in enumerate(jobs):
+        queued.put((index, job))
+    outcomes: list[FileOutcome | None] = [None] * len(jobs)
     cancel = threading.Event()
 
     def record(index: int, outcome: FileOutcome) -> None:
@@ -90,10 +124,10 @@ def run_files(
         engine = None
         while not cancel.is_set():
             try:
-                index, src, dst = jobs.get_nowait()
+                index, (src, dst, frames_out) = queued.get_nowait()
             except queue.Empty:
                 return
-            if dst.exists() and not overwrite:
+            if skip_existing and dst.exists() and not overwrite:
                 record(index, FileOutcome(src, dst, "skipped", error="output exists (use --overwrite)"))
                 continue
             try:
@@ -101,15 +135,17 @@ def run_files(
                     engine = make_engine(device)
                 engine.reset()
                 with reporter.file(src.name) as bar:
-                    result = deblur_video(src, dst, engine, overwrite=overwrite, cancel=cancel,
-                                          on_start=bar.on_start, on_frame=bar.on_frame, **encode)
+                    result = deblur_video(src, dst, engine, overwrite=overwrite, cancel=cancel, frames_out=frames_out,
+                                          on_start=bar.on_start, on_frame=bar.on_frame, **options)
                 record(index, FileOutcome(src, dst, "done", result.frames, result.seconds, result.fps,
-                                          str(device), warnings=list(result.warnings)))
-            except Interrupted:
+                                          str(device), warnings=list(result.warnings), cuts=list(result.cuts),
+                                          frames_out=result.frames_out))
+            except Interrupted as exc:
                 cancel.set()
+                record(index, FileOutcome(src, dst, "failed", device=str(device), error=str(exc), exception=exc))
                 return
             except DeblurError as exc:
-                record(index, FileOutcome(src, dst, "failed", device=str(device), error=str(exc)))
+                record(index, FileOutcome(src, dst, "failed", device=str(device), error=str(exc), exception=exc))
             except Exception as exc:  # a bug on one file must not lose the rest of the batch
                 record(index, FileOutcome(src, dst, "failed", device=str(device),
                                           error=f"internal error: {type(exc).__name__}: {exc}"))
@@ -125,10 +161,10 @@ def run_files(
         cancel.set()
         for thread in threads:
             thread.join()
+    finished = [o for o in outcomes if o is not None]
     if cancel.is_set():
-        done = sum(1 for o in outcomes if o is not None and o.status == "done")
-        raise Interrupted(f"interrupted: {done} of {len(pairs)} file(s) finished; partial outputs removed")
-    return [o for o in outcomes if o is not None]
+        raise BatchInterrupted(_interrupted_message(finished, len(jobs)), finished)
+    return finished
 
 
 def summary_counts(outcomes: list[FileOutcome]) -> dict[str, int]:

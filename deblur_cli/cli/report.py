@@ -10,13 +10,20 @@ from ..batch import FileOutcome, summary_counts
 STATUS_STYLE = {"done": "green", "skipped": "yellow", "failed": "red"}
 
 
-def print_file_result(result, console: Console, *, quiet: bool = False) -> None:
+def _cuts(outcome: FileOutcome) -> str:
+    n = len(outcome.cuts)
+    return f"{n} scene cut{'' if n == 1 else 's'}"
+
+
+def print_file_result(outcome: FileOutcome, console: Console, *, quiet: bool = False) -> None:
     """Warnings always reach stderr; the result line only without ``--quiet``."""
-    for warning in result.warnings:
+    for warning in outcome.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if not quiet:
+        frames = f"; frames in {outcome.frames_out}" if outcome.frames_out else ""
         console.print(
-            f"wrote {result.output}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)",
+            f"wrote {outcome.output}: {outcome.frames} frames in {outcome.seconds:.1f} s ({outcome.fps:.1f} fps), "
+            f"{_cuts(outcome)}{frames}",
             highlight=False,
         )
 
@@ -30,16 +37,20 @@ def print_summary(outcomes: list[FileOutcome], console: Console, *, quiet: bool 
                 console.print(f"error: {outcome.input}: {outcome.error}", highlight=False)
         return
     table = Table(title="stfan-deblur summary", show_lines=False)
-    for column, justify in (("file", "left"), ("status", "left"), ("frames", "right"), ("fps", "right"), ("note", "left")):
+    for column, justify in (("file", "left"), ("status", "left"), ("frames", "right"), ("fps", "right"),
+                            ("cuts", "right"), ("note", "left")):
         table.add_column(column, justify=justify, overflow="fold")
     for outcome in outcomes:
-        note = outcome.error or "; ".join(outcome.warnings)
+        done = outcome.status == "done"
         table.add_row(
             str(outcome.input),
             f"[{STATUS_STYLE[outcome.status]}]{outcome.status}[/]",
-            str(outcome.frames) if outcome.status == "done" else "",
-            f"{outcome.fps:.1f}" if outcome.status == "done" else "",
-            note,
+            str(outcome.frames) if done else "",
+            f"{outcome.fps:.1f}" if done else "",
+            str(len(outcome.cuts)) if done else "",
+            outcome.error or "; ".join(outcome.warnings),
         )
     console.print(table)
-    console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed", highlight=False)
+    cuts = sum(len(o.cuts) for o in outcomes)
+    console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed; "
+                  f"{cuts} scene cut{'' if cuts == 1 else 's'}", highlight=False)

@@ -1,4 +1,4 @@
-"""``stfan-deblur run INPUT -o OUTPUT``: options in, API calls out, a summary printed."""
+"""``stfan-deblur run INPUT -o OUTPUT``: options in, one library call out, a summary printed."""
 
 from __future__ import annotations
 
@@ -6,72 +6,103 @@ from pathlib import Path
 
 import click
 
-from ..errors import InputError, OutputError
-
 ENV = "STFAN_DEBLUR_"
+COMPARE_MODES = ("side", "split")  # as deblur_cli.compare.MODES (not imported: --help stays free of numpy)
+FAC_CHOICES = ("auto", "reference", "triton")  # as deblur_cli.ops.dispatch.FAC_IMPLS
 
 
-@click.command(context_settings={"show_default": True})
+class TimeType(click.ParamType):
+    """Seconds (12.5) or HH:MM:SS[.ms]; parsed by deblur_cli.timespan."""
+
+    name = "TIME"
+
+    def convert(self, value, param, ctx):
+        from ..errors import OptionError
+        from ..timespan import parse_time
+
+        try:
+            return parse_time(value)
+        except OptionError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _env(name: str) -> dict:
+    return {"envvar": ENV + name, "show_envvar": True}
+
+
+EPILOG = """\b
+INPUT is a video file, a folder of image frames (PNG/JPEG...: a folder that holds
+images and no video files), or a folder of videos (processed recursively).
+Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<NAME>.
+"""
+
+
+@click.command(context_settings={"show_default": True}, epilog=EPILOG)
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "output_path", required=True, type=click.Path(path_type=Path),
-              help="Output video, or output folder when INPUT is a folder.")
-@click.option("--weights", type=click.Path(path_type=Path), envvar=ENV + "WEIGHTS", show_envvar=True,
+              help="Output video; a folder when INPUT is a folder of videos. For an image-sequence INPUT: a video "
+                   "if it has a video extension (.mp4, .mkv...), else a folder that receives PNG frames.")
+@click.option("--weights", type=click.Path(path_type=Path), **_env("WEIGHTS"),
               help="Weights file: this project's .safetensors or the authors' best-ckpt.pth.tar. "
                    "Default: the weights shipped with the package.")
-@click.option("--device", default="auto", envvar=ENV + "DEVICE", show_envvar=True,
+@click.option("--device", default="auto", **_env("DEVICE"),
               help="auto, cpu, cuda, cuda:N; for folders also a list (cuda:0,cuda:1) or all.")
-@click.option("--fp16", is_flag=True, envvar=ENV + "FP16", show_envvar=True,
-              help="Half precision (CUDA only).")
-@click.option("--crf", type=click.IntRange(0, 63), default=None, envvar=ENV + "CRF", show_envvar=True,
+@click.option("--fp16", is_flag=True, **_env("FP16"), help="Half precision (CUDA only).")
+@click.option("--crf", type=click.IntRange(0, 63), default=None, **_env("CRF"),
               help="Encoder quality (lower is better). Default: the codec's default of this tool (18 for x264).")
-@click.option("--preset", default=None, envvar=ENV + "PRESET", show_envvar=True,
-              help="Encoder speed preset, e.g. veryfast, medium, slow.")
-@click.option("--codec", default=None, envvar=ENV + "CODEC", show_envvar=True,
+@click.option("--preset", default=None, **_env("PRESET"), help="Encoder speed preset, e.g. veryfast, medium, slow.")
+@click.option("--codec", default=None, **_env("CODEC"),
               help="Video encoder, e.g. libx264 (default), libx265, libvpx-vp9, h264_nvenc.")
-@click.option("--overwrite", is_flag=True, help="Replace outputs that already exist.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no summary.")
+@click.option("--start", type=TimeType(), default=None,
+              help="Process from this time on (seconds, or HH:MM:SS[.ms]), counted from the first frame. The output's "
+                   "timestamps then begin at 0; audio is copied from the first audio packet at or after the first "
+                   "frame kept (no re-encoding).")
+@click.option("--duration", type=TimeType(), default=None,
+              help="Process this long (seconds, or HH:MM:SS[.ms]); audio is cut to the same span at packet boundaries.")
+@click.option("--compare", type=click.Choice(COMPARE_MODES), default=None, **_env("COMPARE"),
+              help="Make the output a before/after composite: side = input left, restored right (double width); "
+                   "split = left half input, right half restored, with a divider line.")
+@click.option("--frames-out", type=click.Path(path_type=Path), default=None,
+              help="Also write every restored frame (never the --compare composite) as numbered PNGs into this "
+                   "folder; the video OUTPUT is written too. For a folder of videos, one sub-folder per video.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="Write a machine-readable report (per file and totals) to this file, atomically.")
+@click.option("--fps", type=click.FloatRange(0, 1000, min_open=True), default=30.0, **_env("FPS"),
+              help="Frame rate given to an image-sequence INPUT (ignored for videos).")
+@click.option("--scene-cuts/--no-scene-cuts", default=True, **_env("SCENE_CUTS"),
+              help="Detect hard scene cuts and restart the network's memory at each one.")
+@click.option("--tile", type=click.IntRange(min=0), default=0, **_env("TILE"),
+              help="Restore frames in tiles of N pixels (a multiple of 4, at least 16) to save GPU memory. "
+                   "0: automatic (tiles on CUDA only when a frame would not fit in free memory; never on the CPU).")
+@click.option("--fac", type=click.Choice(FAC_CHOICES), default="auto", **_env("FAC"),
+              help="Advanced: filter-adaptive convolution kernels. auto = Triton on CUDA when installed, "
+                   "else the PyTorch reference.")
+@click.option("--overwrite", is_flag=True, **_env("OVERWRITE"), help="Replace outputs that already exist.")
+@click.option("-q", "--quiet", is_flag=True, **_env("QUIET"), help="No progress bars and no summary.")
 def run_command(input_path: Path, output_path: Path, weights: Path | None, device: str, fp16: bool,
-                crf: int | None, preset: str | None, codec: str | None, overwrite: bool, quiet: bool) -> None:
-    """Deblur INPUT (a video, or a folder of videos) into OUTPUT."""
-    from ..batch import plan_folder, run_files
-    from ..devices import resolve_devices
-    from ..pipeline import deblur_video
+                crf: int | None, preset: str | None, codec: str | None, start: float | None, duration: float | None,
+                compare: str | None, frames_out: Path | None, json_path: Path | None, fps: float, scene_cuts: bool,
+                tile: int, fac: str, overwrite: bool, quiet: bool) -> None:
+    """Deblur INPUT (a video, an image sequence, or a folder of videos) into OUTPUT."""
+    from ..errors import BatchInterrupted
     from ..progress import ProgressReporter
-    from ..weights import build_engine, load_weights
+    from ..runner import deblur_path
     from .report import print_file_result, print_summary
 
-    if not input_path.exists():
-        raise InputError(f"input not found: {input_path}")
-    folder = input_path.is_dir()
-    if folder:
-        if output_path.exists() and not output_path.is_dir():
-            raise OutputError(f"output must be a folder when the input is a folder: {output_path}")
-        pairs = plan_folder(input_path, output_path)
-        if not pairs:
-            raise InputError(f"no video files found under {input_path}")
-    else:
-        if output_path.is_dir():
-            output_path = output_path / input_path.name
-        pairs = [(input_path, output_path)]
-
-    devices = resolve_devices(device)
-    load_weights(weights)  # fail on bad weights before any file is touched
-    encode = {"codec": codec, "crf": crf, "preset": preset}
     reporter = ProgressReporter(enabled=not quiet)
-
-    if not folder:
-        engine = build_engine(weights, device=str(devices[0]), fp16=fp16)
-        with reporter.session(1), reporter.file(input_path.name) as bar:
-            result = deblur_video(input_path, output_path, engine, overwrite=overwrite,
-                                  on_start=bar.on_start, on_frame=bar.on_frame, **encode)
-        print_file_result(result, reporter.console, quiet=quiet)
+    try:
+        summary = deblur_path(
+            input_path, output_path, weights=weights, device=device, fp16=fp16, fac=fac, tile=tile or None,
+            frames_out=frames_out, json_path=json_path, overwrite=overwrite, reporter=reporter,
+            codec=codec, crf=crf, preset=preset, start=start, duration=duration, compare=compare,
+            scene_cuts=scene_cuts, fps=fps)
+    except BatchInterrupted as exc:
+        if any(o.status == "done" for o in exc.outcomes):  # only a batch can have finished files
+            print_summary(exc.outcomes, reporter.console, quiet=quiet)
+        raise
+    if summary.kind != "folder":
+        print_file_result(summary.outcomes[0], reporter.console, quiet=quiet)
         return
-
-    def make_engine(dev):
-        return build_engine(weights, device=str(dev), fp16=fp16)
-
-    with reporter.session(len(pairs)):
-        outcomes = run_files(pairs, make_engine, devices, overwrite=overwrite, encode=encode, reporter=reporter)
-    print_summary(outcomes, reporter.console, quiet=quiet)
-    if any(o.status == "failed" for o in outcomes):
+    print_summary(summary.outcomes, reporter.console, quiet=quiet)
+    if summary.failed:
         raise SystemExit(1)

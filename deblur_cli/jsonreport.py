@@ -1,0 +1,63 @@
+"""``--json PATH``: what a run did, per file and in total, for scripts and CI.
+
+Written atomically (a reader never sees half a report) after every run: one
+that finished, one that failed, and one cut short by Ctrl-C (``interrupted``).
+Files a cut-short run never reached are not listed; ``totals.planned`` counts them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .atomic import atomic_output
+from .batch import FileOutcome, summary_counts
+from .errors import OutputError
+
+REPORT_VERSION = 1
+
+
+def outcome_record(outcome: FileOutcome) -> dict[str, Any]:
+    """One file's entry: where from and to, its fate, and what it took."""
+    return {
+        "input": str(outcome.input),
+        "output": str(outcome.output),
+        "status": outcome.status,
+        "frames": outcome.frames,
+        "fps": round(outcome.fps, 3),
+        "seconds": round(outcome.seconds, 3),
+        "scene_cuts": len(outcome.cuts),
+        "cut_frames": list(outcome.cuts),
+        "frames_out": None if outcome.frames_out is None else str(outcome.frames_out),
+        "device": outcome.device or None,
+        "error": outcome.error or None,
+        "warnings": list(outcome.warnings),
+    }
+
+
+def build_report(outcomes: list[FileOutcome], *, planned: int, interrupted: bool = False) -> dict[str, Any]:
+    counts = summary_counts(outcomes)
+    totals = {
+        "planned": planned,
+        "files": len(outcomes),
+        **counts,
+        "frames": sum(o.frames for o in outcomes),
+        "seconds": round(sum(o.seconds for o in outcomes), 3),
+        "scene_cuts": sum(len(o.cuts) for o in outcomes),
+        "interrupted": interrupted,
+    }
+    return {"report_version": REPORT_VERSION, "tool": f"stfan-deblur {__version__}",
+            "files": [outcome_record(o) for o in outcomes], "totals": totals}
+
+
+def write_report(path: str | Path, outcomes: list[FileOutcome], *, planned: int, interrupted: bool = False) -> None:
+    """Write the report to ``path`` all-or-nothing (OutputError if it cannot be written)."""
+    path = Path(path)
+    text = json.dumps(build_report(outcomes, planned=planned, interrupted=interrupted), indent=2) + "\n"
+    try:
+        with atomic_output(path) as temp:
+            temp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write the report {path}: {exc.strerror or exc}") from None
