@@ -164,6 +164,28 @@ def test_interrupted_run_resumes_to_the_same_weights(photo_dir, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_worker_processes_render_the_same_clips_as_in_line(photo_dir, tmp_path):
+    """Rendering in DataLoader workers is a speed choice only: same clips, same order, same weights."""
+    in_line = train(tiny_config(photo_dir, tmp_path / "a", steps=4, val_clips=0), log=lambda _: None)
+    workers = train(tiny_config(photo_dir, tmp_path / "b", steps=4, val_clips=0, workers=2), log=lambda _: None)
+    a = load_weights(in_line.export_path).state_dict
+    b = load_weights(workers.export_path).state_dict
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_time_limit_stops_the_run_and_the_schedule_follows_the_clock(photo_dir, tmp_path):
+    cfg = TrainConfig(images="x", run_dir="y", steps=10**6, lr=1e-3, min_lr=1e-6, warmup=10, time_limit=100.0)
+    assert lr_at(50, cfg, seconds=50.0) == pytest.approx((1e-3 + 1e-6) / 2, rel=1e-2)
+    assert lr_at(60, cfg, seconds=100.0) == pytest.approx(1e-6)
+
+    result = train(tiny_config(photo_dir, tmp_path / "t", steps=10**6, val_clips=0, time_limit=1e-3),
+                   log=lambda _: None)
+    assert result.step < 10**6
+    ckpt = torch.load(tmp_path / "t" / CHECKPOINT, weights_only=True)
+    assert ckpt["seconds"] >= 1e-3  # the clock ran out
+    assert load_weights(result.export_path).meta.recipe["train_seconds"] >= 0
+
+
 def test_fine_tuning_keeps_the_channel_order_of_the_start_weights(photo_dir, tmp_path):
     from deblur_cli.weights import save_weights
 

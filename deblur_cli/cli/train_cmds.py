@@ -68,13 +68,17 @@ def weights_options(func):
 @click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto",
               help="Mixed precision on CUDA (the CPU always trains in float32).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
+@click.option("--workers", type=click.IntRange(0), default=0,
+              help="Processes rendering clips on the CPU while the model trains (0: render in-line on the device).")
+@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Stop after this many seconds of training; the learning rate decays on the clock.")
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="Start from these weights (fine-tune) instead of from scratch.")
 @click.option("--device", default="auto", envvar=ENV + "DEVICE", show_envvar=True, help="auto, cpu, cuda or cuda:N.")
 @click.option("--export", "export_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the final weights. Default: RUN_DIR/stfan_synth.safetensors.")
 def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr, val_every, val_size, val_clips,
-                  amp, threads, weights, device, export_path) -> None:
+                  amp, threads, workers, time_limit, weights, device, export_path) -> None:
     """Train STFAN on synthetic motion blur made from sharp photos."""
     import torch
 
@@ -85,7 +89,8 @@ def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr
     cfg = TrainConfig(images=str(resolve_images(images)), run_dir=str(run_dir), steps=steps, seq_len=seq_len,
                       size=parse_size(size), batch=batch, seed=seed, lr=lr, val_every=val_every,
                       val_size=parse_size(val_size), val_clips=val_clips, amp=amp,
-                      init_weights=str(weights) if weights else None, device=device)
+                      init_weights=str(weights) if weights else None, device=device, workers=workers,
+                      time_limit=time_limit)
     result = train(cfg, resume=resume, export_path=export_path, log=click.echo)
     click.echo(f"done: {result.step} steps, weights in {result.export_path}")
 

@@ -22,6 +22,10 @@ from .profiles import BlurProfile, get_profile
 from .render import SyntheticSequence, render_sequence
 
 DEFAULT_VAL_FRACTION = 0.2
+# Photos are shrunk to this long side before clips are cut from them, for training and
+# validation alike: a 320x192 view then shows a third to two thirds of the photo, the
+# framing of a video, instead of a flat patch of a 5K wallpaper.
+SYNTH_MAX_SIDE = 960
 
 
 def list_images(folder: str | Path) -> list[Path]:
@@ -69,7 +73,8 @@ def load_image(path: str | Path, max_side: int | None = None) -> torch.Tensor:
     return image
 
 
-def load_images(paths: Sequence[Path], device: str | torch.device = "cpu", max_side: int | None = None) -> list[torch.Tensor]:
+def load_images(paths: Sequence[Path], device: str | torch.device = "cpu",
+                max_side: int | None = SYNTH_MAX_SIDE) -> list[torch.Tensor]:
     return [load_image(p, max_side).to(device) for p in paths]
 
 
@@ -115,6 +120,11 @@ class SequenceGenerator:
         """Clips ``start .. start+count-1`` stacked: (B, T, 3, H, W) blurry and sharp."""
         clips = [self.sequence(start + i) for i in range(count)]
         return torch.stack([c.blurry for c in clips]), torch.stack([c.sharp for c in clips])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Clip ``index`` as (blurry, sharp), each (T, 3, H, W): a map-style dataset for DataLoader workers."""
+        clip = self.sequence(index)
+        return clip.blurry, clip.sharp
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         index = 0

@@ -11,9 +11,13 @@ RNG state, config; written atomically) and, at the end, the exported weights.
 Clip ``i`` of the training stream is a pure function of (seed, i), so a resumed
 run sees exactly the clips the uninterrupted run would have seen.
 
-From scratch, the network's last convolution starts at zero, so the untrained
-network returns its input unchanged (STFAN predicts a residual): training
-starts from "do no harm" instead of from random noise added to every frame.
+From scratch, the network starts as the identity (see :func:`start_as_identity`):
+training starts from "do no harm" instead of from random noise added to every frame.
+
+Clips are rendered in-line on the training device, or, with ``workers``, on the
+CPU by DataLoader worker processes while the GPU trains. With ``time_limit`` a
+run stops after that many seconds of training, its learning rate having decayed
+on the clock.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from ..errors import InputError, Interrupted, OutputError
 from ..evaluate import VALIDATION_SEED, EvalReport, evaluate_clips, synthetic_clips
 from ..models import STFAN
 from ..ops.fac import KERNEL_SIZE
-from ..synth import SequenceGenerator, get_profile, list_images, load_images, split_images
+from ..synth import SYNTH_MAX_SIDE, SequenceGenerator, get_profile, list_images, load_images, split_images
 from .losses import DeblurLoss, LossWeights
 
 CHECKPOINT = "checkpoint.pt"
@@ -72,7 +76,9 @@ class TrainConfig:
     device: str = "auto"
     amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU), bf16, fp16, off
     init_weights: str | None = None
-    max_side: int | None = None  # shrink photos on load (saves memory on small GPUs)
+    max_side: int | None = SYNTH_MAX_SIDE  # long side of the training photos (validation always uses the default)
+    workers: int = 0  # processes rendering clips on the CPU while the model trains (0: render in-line on the device)
+    time_limit: float | None = None  # seconds of training: stop then, and run the LR schedule on time, not steps
 
     def __post_init__(self) -> None:
         self.size = (int(self.size[0]), int(self.size[1]))
@@ -83,6 +89,8 @@ class TrainConfig:
         for name in ("steps", "seq_len", "batch"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.workers < 0 or (self.time_limit is not None and self.time_limit <= 0):
+            raise InputError("workers must be >= 0 and the time limit > 0")
         if self.amp not in ("auto", "bf16", "fp16", "off"):
             raise InputError(f"amp must be auto, bf16, fp16 or off, got {self.amp!r}")
         get_profile(self.profile)
@@ -137,12 +145,20 @@ def start_as_identity(model: STFAN) -> None:
             last.bias.view(-1, taps)[:, taps // 2] = 1.0
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    """Linear warm-up, then cosine decay from ``lr`` to ``min_lr`` at ``steps``."""
+def lr_at(step: int, cfg: TrainConfig, seconds: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay from ``lr`` to ``min_lr`` at ``steps``.
+
+    With a time limit the decay follows whichever ends first, the steps or the
+    time (``seconds`` of training so far), so a run bounded by GPU time still
+    ends at ``min_lr`` instead of being cut off at a high rate.
+    """
     warmup = min(cfg.warmup, max(cfg.steps // 10, 1))
     if step < warmup:
         return cfg.lr * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, cfg.steps - warmup))
+    progress = (step - warmup) / max(1, cfg.steps - warmup)
+    if cfg.time_limit:
+        progress = max(progress, seconds / cfg.time_limit)
+    progress = min(1.0, progress)
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1.0 + math.cos(math.pi * progress))
 
 
@@ -212,6 +228,8 @@ class Trainer:
         self.criterion = DeblurLoss(LossWeights(**cfg.loss))
         self.step = 0
         self.next_clip = 0
+        self.seconds_before = 0.0  # training time of earlier sessions of this run
+        self._started: float | None = None
         self.validation: dict[str, dict[str, float]] = {}
         if saved is not None:
             self.optimizer.load_state_dict(saved["optimizer"])
@@ -219,6 +237,7 @@ class Trainer:
                 self.scaler.load_state_dict(saved["scaler"])
             self.step, self.next_clip = int(saved["step"]), int(saved["next_clip"])
             self.validation = saved.get("validation", {})
+            self.seconds_before = float(saved.get("seconds", 0.0))
             torch.set_rng_state(saved["rng"]["torch"])
             if self.device.type == "cuda" and saved["rng"].get("cuda") is not None:
                 torch.cuda.set_rng_state(saved["rng"]["cuda"], self.device)
@@ -246,17 +265,27 @@ class Trainer:
             raise InputError(f"{cfg.images}: no images left for training after the validation split")
         self.train_names = [p.name for p in train_paths]
         self.val_names = [p.name for p in val_paths]
-        self.train_clips = SequenceGenerator(load_images(train_paths, self.device, cfg.max_side), cfg.seq_len,
+        # With workers, clips are rendered on the CPU in other processes while the GPU trains.
+        render_on = "cpu" if cfg.workers else self.device
+        self.train_clips = SequenceGenerator(load_images(train_paths, render_on, cfg.max_side), cfg.seq_len,
                                              cfg.size, seed=cfg.seed, profile=cfg.profile)
         self.val_sets: dict[str, list] = {}
         if val_paths and cfg.val_clips > 0:
-            val_images = load_images(val_paths, self.device, cfg.max_side)
+            val_images = load_images(val_paths, self.device)  # the photo scale of `eval --synthetic`
             for profile in VALIDATION_PROFILES:
                 self.val_sets[profile] = synthetic_clips(val_images, profile, count=cfg.val_clips,
                                                          seq_len=cfg.val_len, size=cfg.val_size,
                                                          seed=VALIDATION_SEED)
 
     # ------------------------------------------------------------------ the loop
+
+    def _seconds(self) -> float:
+        """Training time of the whole run so far, earlier sessions included."""
+        now = 0.0 if self._started is None else time.perf_counter() - self._started
+        return self.seconds_before + now
+
+    def _out_of_time(self) -> bool:
+        return self.cfg.time_limit is not None and self._seconds() >= self.cfg.time_limit
 
     def _autocast(self):
         if self.amp_dtype is None:
@@ -267,11 +296,28 @@ class Trainer:
         """Frames arrive RGB; weights trained BGR (the authors') see BGR."""
         return x.flip(-3) if self.channel_order == "BGR" else x
 
-    def _train_clip_batch(self, totals: dict[str, torch.Tensor]) -> int:
+    def _batches(self):
+        """(blurry, sharp) batches of clips next_clip, next_clip + 1, ... on the training device.
+
+        The same clips in the same order whether rendered in-line or by worker
+        processes (clip i depends only on (seed, i)), so resuming stays exact.
+        """
+        cfg = self.cfg
+        if not cfg.workers:
+            while True:
+                yield self.train_clips.batch(self.next_clip, cfg.batch)
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(self.train_clips, batch_size=cfg.batch, sampler=range(self.next_clip, 2**62),
+                            num_workers=cfg.workers, pin_memory=self.device.type == "cuda",
+                            worker_init_fn=_one_thread, prefetch_factor=4, persistent_workers=False)
+        for blurry, sharp in loader:
+            yield blurry.to(self.device, non_blocking=True), sharp.to(self.device, non_blocking=True)
+
+    def _train_clip_batch(self, batch, totals: dict[str, torch.Tensor]) -> int:
         """One batch of clips, one optimiser step per frame; returns the steps taken."""
         cfg = self.cfg
-        blurry, sharp = self.train_clips.batch(self.next_clip, cfg.batch)
-        blurry, sharp = self._orient(blurry), self._orient(sharp)
+        blurry, sharp = self._orient(batch[0]), self._orient(batch[1])
         self.next_clip += cfg.batch
         state = None
         taken = 0
@@ -279,7 +325,7 @@ class Trainer:
             if self.step >= cfg.steps:
                 break
             for group in self.optimizer.param_groups:
-                group["lr"] = lr_at(self.step, cfg)
+                group["lr"] = lr_at(self.step, cfg, self._seconds())
             with self._autocast():
                 restored, state = self.model(blurry[:, t], state)
             loss, terms = self.criterion(restored, sharp[:, t])
@@ -327,11 +373,13 @@ class Trainer:
         totals = {k: zero() for k in names}
         first_loss = last_loss = None
         tick, tick_step = time.perf_counter(), self.step
+        self._started = time.perf_counter()
+        batches = self._batches()
         try:
-            while self.step < cfg.steps:
+            while self.step < cfg.steps and not self._out_of_time():
                 before = self.step
-                self._train_clip_batch(totals)
-                if _crossed(before, self.step, cfg.log_every) or self.step >= cfg.steps:
+                self._train_clip_batch(next(batches), totals)
+                if _crossed(before, self.step, cfg.log_every) or self.step >= cfg.steps or self._out_of_time():
                     count = max(float(totals["count"]), 1.0)
                     means = {k: float(totals[k]) / count for k in names if k != "count"}
                     elapsed = time.perf_counter() - tick
@@ -354,6 +402,8 @@ class Trainer:
         except KeyboardInterrupt:
             self.save_checkpoint()
             raise Interrupted(f"training stopped at step {self.step}; checkpoint saved, continue with --resume") from None
+        finally:
+            batches.close()  # ends the worker processes
         self.validate()
         self.save_checkpoint()
         path = self.export(export_path)
@@ -380,6 +430,13 @@ class Trainer:
         self.log(f"validation @ {self.step}: " + "; ".join(parts))
         return results
 
+    def _device_name(self) -> str:
+        if self.device.type == "cuda":
+            return torch.cuda.get_device_name(self.device)
+        from ..sysinfo import cpu_model
+
+        return cpu_model()
+
     def _meta(self) -> dict[str, Any]:
         return {"channel_order": self.channel_order, "source": "stfan-deblur", "init": self.init_source}
 
@@ -396,6 +453,7 @@ class Trainer:
             "config": self.cfg.to_dict(),
             "meta": self._meta(),
             "validation": self.validation,
+            "seconds": self._seconds(),
             "rng": rng,
         }, path)
         return path
@@ -417,6 +475,7 @@ class Trainer:
                           "schedule": "cosine", "weight_decay": cfg.weight_decay, "grad_clip": cfg.grad_clip},
             "recurrence": "one step per frame, state detached between frames",
             "seq_len": cfg.seq_len, "crop": list(cfg.size), "batch": cfg.batch, "seed": cfg.seed,
+            "photo_max_side": cfg.max_side, "train_seconds": round(self._seconds(), 1), "device": self._device_name(),
             "amp": str(self.amp_dtype) if self.amp_dtype else "fp32",
             "synthesis": get_profile(cfg.profile).to_dict(),
         }
@@ -438,6 +497,11 @@ class Trainer:
         entry = {"time": time.time(), **entry}
         with open(self.run_dir / LOG, "a") as fh:
             fh.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+
+
+def _one_thread(_worker_id: int) -> None:
+    """Rendering workers use one thread each: many processes, not many threads per process."""
+    torch.set_num_threads(1)
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
