@@ -80,6 +80,9 @@ def main() -> None:
           f"{'fused Triton' if engine.model.fused_deblur else 'reference'}"
           f"{f' tiles {args.tile}' if args.tile else ''}: {result.frames} frames in {result.seconds:.2f} s "
           f"= {result.fps:.2f} frames/s (file to file, including model warm-up)")
+    if engine.device.type == "cuda":
+        print(f"peak GPU memory {torch.cuda.max_memory_allocated(engine.device) / 2**20:.0f} MiB "
+              f"({torch.cuda.get_device_name(engine.device)})")
     for warning in result.warnings:
         print(f"warning: {warning}")
 

@@ -20,7 +20,6 @@ Paths ("--paths"):
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import sys
 import time
@@ -34,21 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_flops import count_flops, parse_size  # noqa: E402
 
 from deblur_cli.models import STFAN  # noqa: E402
+from deblur_cli.sysinfo import cpu_model as cpu_name  # noqa: E402
 from deblur_cli.ops.dispatch import make_fast  # noqa: E402
 
 GPU_SIZES = "960x540,1280x720,1920x1080,3840x2160"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 PATHS = ("reference", "reference-cl", "fast")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def build(path: str, device: torch.device, dtype: torch.dtype) -> STFAN:
