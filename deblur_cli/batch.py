@@ -17,11 +17,13 @@ from typing import Any, Callable, Iterable, NamedTuple
 from .errors import BatchInterrupted, DeblurError, Interrupted, OutputError
 from .pipeline import deblur_video
 from .progress import ProgressReporter
+from .workers import Worker, wait_all
 
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mkv .mov .webm .avi .mts .m2ts .ts .mpg .mpeg .wmv .flv .3gp".split()
 )
-MAX_NAMES_LISTED = 10  # finished files named in the one-line message after Ctrl-C
+MAX_NAMES_LISTED = 10
+POLL_S = 0.2  # how often the waiting main thread looks up (it wakes at once when a worker ends)  # finished files named in the one-line message after Ctrl-C
 
 
 class Job(NamedTuple):
@@ -150,17 +152,14 @@ def run_files(
                 record(index, FileOutcome(src, dst, "failed", device=str(device),
                                           error=f"internal error: {type(exc).__name__}: {exc}"))
 
-    threads = [threading.Thread(target=worker, args=(d,), name=f"deblur-{d}", daemon=True) for d in devices]
-    for thread in threads:
-        thread.start()
+    workers = [Worker(worker, f"deblur-{d}", (d,)) for d in devices]
     try:
-        while any(t.is_alive() for t in threads):
-            for thread in threads:
-                thread.join(timeout=0.2)
+        for each in workers:
+            each.start()
     except KeyboardInterrupt:
         cancel.set()
-        for thread in threads:
-            thread.join()
+    # Each worker removes its partial output when cancelled: wait for that, through any Ctrl-C.
+    wait_all(workers, POLL_S, on_interrupt=cancel.set)
     finished = [o for o in outcomes if o is not None]
     if cancel.is_set():
         raise BatchInterrupted(_interrupted_message(finished, len(jobs)), finished)

@@ -28,6 +28,7 @@ from .errors import Interrupted, OutputError
 from .scenecut import SceneCutDetector
 from .streaming import stream_arrays
 from .video.source import describe_error
+from .workers import Worker, wait_all
 
 QUEUE_SIZE = 4  # frames waiting between two stages; bounds memory, enough to overlap the stages
 POLL_S = 0.1  # how often blocked workers and the supervisor look at the stop/cancel flags
@@ -75,10 +76,10 @@ class Stages:
         self.decoded: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self.restored: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self.events: queue.Queue = queue.Queue()  # ("frame", n) / ("done", None) / ("error", exc)
-        self.threads = [
-            threading.Thread(target=self._run, args=(self._read,), name="deblur-decode", daemon=True),
-            threading.Thread(target=self._run, args=(self._infer,), name="deblur-infer", daemon=True),
-            threading.Thread(target=self._run, args=(self._write,), name="deblur-encode", daemon=True),
+        self.workers = [
+            Worker(self._run, "deblur-decode", (self._read,)),
+            Worker(self._run, "deblur-infer", (self._infer,)),
+            Worker(self._run, "deblur-encode", (self._write,)),
         ]
 
     # -- queue helpers that give up when the run is stopping --
@@ -158,15 +159,15 @@ class Stages:
     # -- supervision (calling thread) --
     def run(self, on_frame: Callable[[int], None] | None, cancel: threading.Event | None) -> StageResult:
         try:
-            for thread in self.threads:  # inside the try: a Ctrl-C while starting them still stops those started
-                thread.start()
+            for worker in self.workers:  # inside the try: a Ctrl-C while starting them still stops those started
+                worker.start()
             while True:
                 if cancel is not None and cancel.is_set():
                     raise Interrupted("cancelled; partial output removed")
                 try:
                     events = [self.events.get(timeout=POLL_S)]
                 except queue.Empty:
-                    if not any(t.is_alive() for t in self.threads):  # cannot happen: workers always report
+                    if not any(w.running for w in self.workers):  # cannot happen: workers always report
                         raise RuntimeError("pipeline workers ended without reporting") from None
                     continue
                 while not self.events.empty():
@@ -184,16 +185,6 @@ class Stages:
                     return self.result
         finally:
             self.stop.set()
-            self._join_all()
-
-    def _join_all(self) -> None:
-        """Wait for every worker, even through a second Ctrl-C: the outputs must not be closed under them."""
-        interrupted = False
-        for thread in self.threads:
-            while thread.is_alive():
-                try:
-                    thread.join(timeout=POLL_S)
-                except KeyboardInterrupt:
-                    interrupted = True
-        if interrupted:
-            raise KeyboardInterrupt
+            # Wait for every worker, even through another Ctrl-C: the outputs must not be closed under them.
+            if wait_all(self.workers, POLL_S):
+                raise KeyboardInterrupt
