@@ -22,8 +22,8 @@ from .workers import Worker, wait_all
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mkv .mov .webm .avi .mts .m2ts .ts .mpg .mpeg .wmv .flv .3gp".split()
 )
-MAX_NAMES_LISTED = 10
-POLL_S = 0.2  # how often the waiting main thread looks up (it wakes at once when a worker ends)  # finished files named in the one-line message after Ctrl-C
+MAX_NAMES_LISTED = 10  # finished files named in the one-line message after Ctrl-C
+POLL_S = 0.2  # how often the waiting main thread looks up (it wakes at once when a worker ends)
 
 
 class Job(NamedTuple):

@@ -169,10 +169,13 @@ def _open_outputs(stack: ExitStack, source, input_path: Path, output_path: Path,
         if not copy.empty:
             passthrough = Passthrough(input_path, copy, window)
             stack.callback(passthrough.close)
-    writers = [stack.enter_context(FrameWriter(folder, overwrite=overwrite, input_folder=input_path if sequence else None))
-               for folder in ([output_path] if to_folder else []) + ([frames_out] if frames_out else [])]
-    main_writer = writers[0] if to_folder else None
-    restored_writer = writers[-1] if frames_out else None
+
+    def frame_writer(folder: Path) -> FrameWriter:
+        input_folder = input_path if sequence else None  # FrameWriter refuses to write into the input
+        return stack.enter_context(FrameWriter(folder, overwrite=overwrite, input_folder=input_folder))
+
+    main_writer = frame_writer(output_path) if to_folder else None
+    restored_writer = frame_writer(frames_out) if frames_out else None
     if to_folder:
         write_main, finish_main = (lambda shown, pts, time_base: main_writer.write(shown)), (lambda: None)
         rgb_format = "rgb48le" if shown_facts.bit_depth > 8 else "rgb24"

@@ -189,7 +189,8 @@ def test_image_sequence_to_frames_and_to_a_video(tmp_path, sequence, cli_args):
     pts, tb, _, frame = decode_video(tmp_path / "seq.mp4")
     assert seconds(pts, tb) == [Fraction(i, 24) for i in range(6)] and (frame.width, frame.height) == (64, 48)
     result = run_cli([sequence, "-o", tmp_path / "frames", *cli_args])
-    assert result.exit_code == 0 and [read_frame(p).shape for p in list_frames(tmp_path / "frames")] == [(48, 64, 3)] * 6
+    assert result.exit_code == 0
+    assert [read_frame(p).shape for p in list_frames(tmp_path / "frames")] == [(48, 64, 3)] * 6
     assert temp_files(tmp_path) == []
 
 
