@@ -26,10 +26,10 @@ step() { echo "== $(date +%T) $*"; }
 
 if [ "$phase" = train ]; then
   { nvidia-smi -L; python3 -c "import torch, triton, av; print('torch', torch.__version__, 'triton', triton.__version__, 'av', av.__version__)"; } 2>&1 | tee "$OUT/env.txt"
-  step "train for ${TRAIN_SECONDS:-380} s"
-  timeout $(( ${TRAIN_SECONDS:-380} + 90 )) python3 -m deblur_cli train --images "$IMAGES" --run-dir /tmp/run \
-    --steps 1000000 --time-limit "${TRAIN_SECONDS:-380}" --size "${TRAIN_SIZE:-128x128}" --batch "${TRAIN_BATCH:-16}" \
-    --seq-len 4 --lr 3e-4 --workers "${WORKERS:-14}" --val-every 1500 --val-clips "${VAL_CLIPS:-8}" --device "$DEVICE" --export "$WEIGHTS" \
+  step "train for ${TRAIN_SECONDS:-400} s"
+  timeout $(( ${TRAIN_SECONDS:-400} + 90 )) python3 -m deblur_cli train --images "$IMAGES" --run-dir /tmp/run \
+    --steps 1000000 --time-limit "${TRAIN_SECONDS:-400}" --size "${TRAIN_SIZE:-128x128}" --batch "${TRAIN_BATCH:-16}" \
+    --seq-len 4 --lr "${TRAIN_LR:-4e-4}" --workers "${WORKERS:-14}" --val-every 1500 --val-clips "${VAL_CLIPS:-8}" --device "$DEVICE" --export "$WEIGHTS" \
     2>&1 | tee "$OUT/train.log"
   cp /tmp/run/log.jsonl "$OUT/train_log.jsonl" 2>/dev/null
   step "eval"

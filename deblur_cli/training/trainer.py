@@ -211,6 +211,8 @@ class Trainer:
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
         self.amp_dtype = resolve_amp(cfg.amp, self.device)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # one crop size all run long: pick the fastest kernels once
 
         torch.manual_seed(cfg.seed)
         self.model = STFAN().to(self.device)
