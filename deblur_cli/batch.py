@@ -142,9 +142,10 @@ def run_files(
                 record(index, FileOutcome(src, dst, "done", result.frames, result.seconds, result.fps,
                                           str(device), warnings=list(result.warnings), cuts=list(result.cuts),
                                           frames_out=result.frames_out))
-            except Interrupted as exc:
+            except Interrupted as exc:  # run_files cancels only on Ctrl-C
                 cancel.set()
-                record(index, FileOutcome(src, dst, "failed", device=str(device), error=str(exc), exception=exc))
+                record(index, FileOutcome(src, dst, "failed", device=str(device),
+                                          error="interrupted; partial output removed", exception=exc))
                 return
             except DeblurError as exc:
                 record(index, FileOutcome(src, dst, "failed", device=str(device), error=str(exc), exception=exc))
