@@ -44,7 +44,7 @@ def main() -> None:
     dst = torch.empty_like(src)
     ms = _median_ms(lambda: dst.copy_(src))
     moved = 2 * src.numel() * src.element_size()
-    print(f"{name}: device-to-device copy of 2 GiB {ms:.2f} ms = {moved / ms / 1e9:.0f} GB/s (read + write)")
+    print(f"{name}: device-to-device copy of 2 GiB {ms:.2f} ms = {moved / ms / 1e9:.2f} TB/s (read + write)")
 
 
 if __name__ == "__main__":
