@@ -24,6 +24,9 @@ KLV_KEY = bytes([6, 14, 43, 52, 2, 11, 1, 1, 14, 1, 3, 1, 1, 0, 0, 0])  # a SMPT
 BT601_LIMITED = ColourInfo(primaries=6, trc=6, matrix=6, range=1)  # SMPTE 170M
 BT709_LIMITED = ColourInfo(primaries=1, trc=1, matrix=1, range=1)
 BT709_FULL = ColourInfo(primaries=1, trc=1, matrix=1, range=2)
+BT2020_LIMITED = ColourInfo(primaries=9, trc=14, matrix=9, range=1)  # BT.2020 primaries, 10-bit transfer, NCL
+BT2100_PQ = ColourInfo(primaries=9, trc=16, matrix=9, range=1)  # SMPTE ST 2084
+BT2100_HLG = ColourInfo(primaries=9, trc=18, matrix=9, range=1)  # ARIB STD-B67
 
 
 def moving_pattern(index: int, width: int, height: int, peak: int = 255) -> np.ndarray:
@@ -68,6 +71,8 @@ def make_clip(
     cover_art: bool = False,
     klv: bool = False,
     lossless: bool = False,
+    bframes: int | None = None,
+    params: str = "",
 ) -> Path:
     """Write a clip and return its path; the container follows the suffix.
 
@@ -76,7 +81,9 @@ def make_clip(
     those exact Y/U/V codes. ``audio`` names one encoder per audio stream ("aac",
     "libopus"). ``subtitles`` are (start s, end s, text) cues muxed as SubRip (mkv only).
     ``cover_art`` adds a PNG cover picture (mkv). ``klv`` adds a data stream with one
-    KLV metadata packet per frame (MPEG-TS only).
+    KLV metadata packet per frame (MPEG-TS only). ``bframes`` sets x264/x265's B-frame
+    count (the ultrafast preset otherwise uses none); ``params`` are extra x264/x265
+    parameters ("key=value:key=value"), e.g. HDR mastering-display metadata.
     """
     path = Path(path)
     width, height = size
@@ -101,8 +108,11 @@ def make_clip(
         cc.colorspace, cc.color_range = colour.matrix, colour.range
         if codec in ("libx264", "libx265"):
             video.options = {"qp": "0"} if lossless else {"crf": "12", "preset": "ultrafast"}
-            if codec == "libx265":
-                video.options["x265-params"] = "log-level=error"
+            extra = [p for p in ("log-level=error" if codec == "libx265" else "", params) if p]
+            if extra:
+                video.options[f"{codec[3:]}-params"] = ":".join(extra)
+            if bframes is not None:
+                cc.max_b_frames = bframes
         if rotation:
             video.set_display_rotation(rotation)
         audio_streams = []

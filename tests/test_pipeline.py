@@ -15,9 +15,11 @@ import pytest
 import deblur_cli.pipeline as pipeline
 from deblur_cli.errors import DeviceError, InputError, Interrupted, OutputError
 from deblur_cli.pipeline import QUEUE_SIZE, VideoResult, deblur_video
+from deblur_cli.video import VideoSource, plan_encoder
+from deblur_cli.video.colour import HdrMetadata, hdr_of
 from deblur_cli.video.sink import VideoSink
-from tests.clipgen import (BT601_LIMITED, BT709_FULL, BT709_LIMITED, decode_video, make_clip, packet_bytes,
-                           payloads, truncate)
+from tests.clipgen import (BT601_LIMITED, BT709_FULL, BT709_LIMITED, BT2020_LIMITED, BT2100_HLG, BT2100_PQ,
+                           decode_video, make_clip, packet_bytes, payloads, truncate)
 
 
 class IdentityEngine:
@@ -117,7 +119,11 @@ def test_webm_and_avi_outputs(tmp_path):
 @pytest.mark.parametrize("suffix_out", [".mp4", ".mkv"])
 def test_variable_frame_rate_is_kept(tmp_path, suffix_out):
     pts = [0, 3003, 6006, 12012, 13013, 21021, 30030, 31031]  # 1/90000: 29.97 fps with gaps and a burst
-    src = make_clip(tmp_path / "vfr.mp4", pts=pts, time_base=Fraction(1, 90000), audio=["aac"])
+    src = make_clip(tmp_path / "vfr.mp4", pts=pts, time_base=Fraction(1, 90000), audio=["aac"], bframes=2)
+    with av.open(str(src)) as c:  # B-frames: packets come in decode order, not presentation order
+        stream = c.streams.video[0]
+        decode_order = [p.pts for p in c.demux(stream) if p.size]
+        assert stream.codec_context.has_b_frames and decode_order != sorted(decode_order)
     dst = tmp_path / f"out{suffix_out}"
     assert run(src, dst).frames == len(pts)
     pts_in, tb_in, _, _ = decode_video(src)
@@ -170,6 +176,64 @@ def test_colour_of_a_flat_patch_is_not_shifted(tmp_path, name, tags):
         codes = [np.frombuffer(bytes(p), np.uint8)[0] for p in frame.planes]
         assert (frame.colorspace, frame.color_range) == (tags.matrix, tags.range)
     assert np.abs(np.array(codes, int) - FLAT_YUV).max() <= 2
+
+
+def limited_ycbcr_to_rgb(yuv, kr: float, kb: float, bits: int) -> np.ndarray:
+    """Textbook limited-range Y'CbCr -> R'G'B' for luma weights kr, kb, as fractions of full scale."""
+    step = 1 << (bits - 8)
+    y = (yuv[0] - 16 * step) / (219 * step)
+    cb, cr = ((c - 128 * step) / (224 * step) for c in yuv[1:])
+    r, b = y + 2 * (1 - kr) * cr, y + 2 * (1 - kb) * cb
+    return np.array([r, (y - kr * r - kb * b) / (1 - kr - kb), b])
+
+
+FLAT_YUV_10 = tuple(4 * v for v in FLAT_YUV)
+
+
+@pytest.mark.parametrize("tags, codec, suffix", [(BT2020_LIMITED, "libx264", ".mp4"), (BT2100_PQ, "libx265", ".mkv"),
+                                                 (BT2100_HLG, "libx264", ".mp4")], ids=["bt2020", "pq", "hlg"])
+def test_bt2020_and_hdr_ten_bit_patch_keeps_its_colour_and_tags(tmp_path, tags, codec, suffix):
+    """BT.2020 (SDR, PQ, HLG) takes the BT.2020 matrix both ways; the transfer is only a tag to keep."""
+    src = make_clip(tmp_path / f"flat{suffix}", frames=3, flat_yuv=FLAT_YUV_10, colour=tags, lossless=True,
+                    codec=codec, pix_fmt="yuv420p10le")
+    engine = IdentityEngine()
+    dst = tmp_path / f"out{suffix}"
+    assert run(src, dst, engine, codec=codec).warnings == []
+    want = limited_ycbcr_to_rgb(FLAT_YUV_10, kr=0.2627, kb=0.0593, bits=10)
+    assert engine.dtypes == {np.dtype(np.uint16)}
+    assert np.abs(engine.first[20, 30] / 65535 - want).max() <= 2.5 / 255
+    with av.open(str(dst)) as c:
+        cc = c.streams.video[0].codec_context
+        frame = next(c.decode(video=0))
+        codes = [np.frombuffer(bytes(p), np.uint16)[0] for p in frame.planes]
+    expected_tags = (tags.primaries, tags.trc, tags.matrix, tags.range)
+    assert (cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range) == expected_tags
+    assert (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range) == expected_tags
+    assert frame.format.name == "yuv420p10le"
+    assert np.abs(np.array(codes, int) - FLAT_YUV_10).max() <= 2 * 4
+
+
+# BT.2020 primaries, D65 white, 1000 / 0.005 cd/m2: x264/x265 units (1/50000, 1/10000 cd/m2), green first.
+MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+HDR10 = HdrMetadata(mastering=tuple(Fraction(n, 50000) for n in (34000, 16000, 13250, 34500, 7500, 3000, 15635, 16450))
+                    + (Fraction(50, 10000), Fraction(1000)), light_level=(1000, 400))
+
+
+@pytest.mark.parametrize("codec, params", [("libx265", f"master-display={MASTER_DISPLAY}:max-cll=1000,400"),
+                                           ("libx264", f"mastering-display={MASTER_DISPLAY}:cll=1000,400")],
+                         ids=["libx265", "libx264"])
+def test_hdr10_mastering_and_light_level_are_carried_over(tmp_path, codec, params):
+    """PyAV cannot copy side data, so the sink passes it to x264/x265 as parameters; others warn."""
+    src = make_clip(tmp_path / "hdr10.mkv", frames=3, codec=codec, pix_fmt="yuv420p10le", colour=BT2100_PQ,
+                    params=params)
+    with VideoSource(src) as source:
+        facts = source.facts
+    assert facts.hdr == HDR10
+    assert run(src, tmp_path / "out.mkv", codec=codec).warnings == []
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        frame = next(c.decode(video=0))
+    assert hdr_of(frame) == HDR10 and (frame.color_trc, frame.format.name) == (16, "yuv420p10le")
+    assert any("HDR" in w for w in plan_encoder(tmp_path / "out.webm", facts).warnings)
 
 
 def test_cover_art_is_not_processed_and_is_kept(tmp_path):

@@ -10,9 +10,12 @@ streams unchanged.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
+from fractions import Fraction
 
 import av
+from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation
 
 # AVColorRange
@@ -67,6 +70,43 @@ def colour_of(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> Colo
     if frame.format.name.startswith("yuvj") and colour.range == RANGE_UNSPECIFIED:
         colour = ColourInfo(colour.primaries, colour.trc, colour.matrix, RANGE_FULL)
     return colour
+
+
+# AVMasteringDisplayMetadata: 10 AVRationals (R, G, B primaries x/y, white point x/y, min and max
+# luminance), then has_primaries, has_luminance. AVContentLightMetadata: MaxCLL, MaxFALL.
+_MASTERING = struct.Struct("<20i2i")
+_LIGHT_LEVEL = struct.Struct("<2I")
+
+
+@dataclass(frozen=True)
+class HdrMetadata:
+    """HDR10 static metadata of the input (SMPTE ST 2086 mastering display, CTA-861.3 light level).
+
+    Unlike the colour tags it is not a codec-context field that PyAV can copy: it
+    travels as frame side data, which PyAV cannot attach to new frames, so the
+    sink hands it to the encoder as parameters instead.
+    """
+
+    mastering: tuple[Fraction, ...] | None = None  # Rx, Ry, Gx, Gy, Bx, By, white x, white y, min, max (cd/m2)
+    light_level: tuple[int, int] | None = None  # MaxCLL, MaxFALL (cd/m2)
+
+
+def hdr_of(frame: av.VideoFrame) -> HdrMetadata | None:
+    """The frame's mastering-display and light-level side data (decoders attach them to every frame)."""
+    mastering = light = None
+    side_data = frame.side_data
+    if SideDataType.MASTERING_DISPLAY_METADATA in side_data:
+        data = bytes(side_data[SideDataType.MASTERING_DISPLAY_METADATA])
+        if len(data) >= _MASTERING.size:
+            *numbers, has_primaries, has_luminance = _MASTERING.unpack_from(data)
+            dens = numbers[1::2]
+            if has_primaries and has_luminance and all(dens):
+                mastering = tuple(Fraction(n, d) for n, d in zip(numbers[::2], dens))
+    if SideDataType.CONTENT_LIGHT_LEVEL in side_data:
+        data = bytes(side_data[SideDataType.CONTENT_LIGHT_LEVEL])
+        if len(data) >= _LIGHT_LEVEL.size:
+            light = _LIGHT_LEVEL.unpack_from(data)
+    return HdrMetadata(mastering, light) if mastering or light else None
 
 
 def output_colour(colour: ColourInfo, input_is_rgb: bool) -> ColourInfo:

@@ -7,9 +7,10 @@ processed, so the user hears about it at once.
 
 What the output keeps from the input: frame size, each frame's timestamp (the
 input's time base is used for the stream and the encoder, so variable frame
-rate survives), colour tags, rotation, bit depth (8 or 10), and the copied
-non-video streams (see :mod:`.passthrough`). Two containers bend this: AVI is
-constant-rate and has no rotation, and MPEG-TS cannot start below zero, so
+rate survives), colour tags, HDR10 mastering/light-level metadata (x264 and
+x265 only), rotation, bit depth (8 or 10), and the copied non-video streams
+(see :mod:`.passthrough`). Two containers bend this: AVI is constant-rate and
+has no rotation, and MPEG-TS cannot start below zero, so
 FFmpeg shifts all its streams together by the encoder's B-frame delay (sync
 kept, absolute times moved by a few frames).
 """
@@ -27,7 +28,7 @@ import av
 
 from ..encoders import encoder_status
 from ..errors import OutputError
-from .colour import ColourInfo, output_colour, rgb_to_frame, tag
+from .colour import ColourInfo, HdrMetadata, output_colour, rgb_to_frame, tag
 from .passthrough import Passthrough
 from .source import VideoFacts, describe_error
 
@@ -143,6 +144,36 @@ def _options(codec: str, crf: int | None, preset: str | None) -> tuple[dict[str,
     return options, warnings
 
 
+# Encoders that write HDR10 static metadata as SEI: (their parameter option, mastering-display key, light-level key).
+HDR_PARAMS = {"libx264": ("x264-params", "mastering-display", "cll"),
+              "libx265": ("x265-params", "master-display", "max-cll")}
+
+
+def _hdr_options(codec: str, hdr: HdrMetadata, options: dict[str, str]) -> str | None:
+    """Pass the input's HDR10 metadata on through the encoder's parameters (a warning where it has none).
+
+    PyAV cannot attach side data to frames or streams, so x264/x265 parameters are
+    the only way to write it; both take chromaticities in 1/50000 and luminance in
+    1/10000 cd/m2, green first.
+    """
+    if codec not in HDR_PARAMS:
+        return f"{codec} cannot write the input's HDR mastering-display/light-level metadata; the output lacks it"
+    option, mastering_key, light_key = HDR_PARAMS[codec]
+    params = [options[option]] if option in options else []
+    if hdr.mastering:
+        rx, ry, gx, gy, bx, by, wx, wy, low, high = hdr.mastering
+
+        def xy(x: Fraction, y: Fraction) -> str:
+            return f"({round(x * 50000)},{round(y * 50000)})"
+
+        params.append(f"{mastering_key}=G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}WP{xy(wx, wy)}"
+                      f"L({round(high * 10000)},{round(low * 10000)})")
+    if hdr.light_level:
+        params.append(f"{light_key}={hdr.light_level[0]},{hdr.light_level[1]}")
+    options[option] = ":".join(params)
+    return None
+
+
 def _hardware_unusable(codec: str, pix_fmt: str, options: dict[str, str], facts: VideoFacts) -> str | None:
     """Why a hardware encoder cannot write this video here (None if it can).
 
@@ -186,6 +217,10 @@ def plan_encoder(output: Path, facts: VideoFacts, codec: str | None = None,
             fallback = plan_encoder(output, facts, twin, crf, None if nvenc_only_preset else preset)
             fallback.warnings.insert(0, f"{encoder.name} {reason}; encoded with {twin} instead")
             return fallback
+    if facts.hdr is not None:
+        hdr_warning = _hdr_options(encoder.name, facts.hdr, options)
+        if hdr_warning:
+            warnings.append(hdr_warning)
     return EncoderPlan(muxer, encoder.name, pix_fmt, options, warnings)
 
 

@@ -20,7 +20,7 @@ from av.stream import Disposition
 
 from ..errors import InputError
 from ..timespan import EPSILON
-from .colour import ColourInfo, colour_of
+from .colour import ColourInfo, HdrMetadata, colour_of, hdr_of
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class VideoFacts:
     other_streams: tuple[OtherStream, ...] = field(default=())
     video_tags: dict[str, str] = field(default_factory=dict)  # language, title... of the video stream
     container_tags: dict[str, str] = field(default_factory=dict)  # title, creation_time... of the file
+    hdr: HdrMetadata | None = None  # mastering display / light level, when the input carries them
 
     @property
     def total_frames(self) -> int | None:
@@ -232,6 +233,7 @@ class VideoSource:
             other_streams=others,
             video_tags=content_tags(stream.metadata),
             container_tags=content_tags(self.container.metadata),
+            hdr=hdr_of(first),
         )
 
     def _decode(self) -> Iterator[av.VideoFrame]:
