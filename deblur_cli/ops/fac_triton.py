@@ -48,6 +48,16 @@ def _clamp(v, hi):
 
 
 @triton.jit
+def _pixel_channel_block(C, W, HW, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """This program's batch item, channels, pixel rows/columns and in-bounds mask (grid: pixels, channels, batch)."""
+    n = tl.program_id(2).to(tl.int64)
+    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    mask = (offs_p < HW)[:, None] & (offs_c < C)[None, :]
+    return n, offs_c, offs_p // W, offs_p % W, mask
+
+
+@triton.jit
 def _fac_forward_kernel(
     inp_ptr, filt_ptr, out_ptr,
     C, H, W, HW,
@@ -59,12 +69,7 @@ def _fac_forward_kernel(
     """out[n, c, p] = sum_t inp[n, c, clamp(p + off_t)] * filt[n, c*KK + t, p] for a block of pixels x channels."""
     KK: tl.constexpr = KSIZE * KSIZE
     PAD: tl.constexpr = KSIZE // 2
-    n = tl.program_id(2).to(tl.int64)
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    y = offs_p // W
-    x = offs_p % W
-    mask = (offs_p < HW)[:, None] & (offs_c < C)[None, :]
+    n, offs_c, y, x, mask = _pixel_channel_block(C, W, HW, BLOCK_P, BLOCK_C)
 
     inp_base = inp_ptr + n * si_n + (offs_c * si_c)[None, :]
     filt_base = filt_ptr + n * sf_n + (offs_c * (KK * sf_c))[None, :] + (y * sf_h + x * sf_w)[:, None]
@@ -92,12 +97,7 @@ def _fac_grad_filters_kernel(
     """gfilt[n, c*KK + t, p] = gout[n, c, p] * inp[n, c, clamp(p + off_t)]."""
     KK: tl.constexpr = KSIZE * KSIZE
     PAD: tl.constexpr = KSIZE // 2
-    n = tl.program_id(2).to(tl.int64)
-    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
-    offs_c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
-    y = offs_p // W
-    x = offs_p % W
-    mask = (offs_p < HW)[:, None] & (offs_c < C)[None, :]
+    n, offs_c, y, x, mask = _pixel_channel_block(C, W, HW, BLOCK_P, BLOCK_C)
 
     g = tl.load(gout_ptr + n * sg_n + (offs_c * sg_c)[None, :] + (y * sg_h + x * sg_w)[:, None], mask=mask, other=0.0)
     g = g.to(tl.float32)

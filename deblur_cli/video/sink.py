@@ -48,6 +48,8 @@ SOFTWARE_TWIN = {"h264_nvenc": "libx264", "hevc_nvenc": "libx265", "av1_nvenc": 
 DEFAULT_CRF = {"libx264": 18, "libx265": 18, "libvpx-vp9": 24, "libsvtav1": 28, "nvenc": 19}
 DEFAULT_PRESET = {"libx264": "medium", "libx265": "medium", "libsvtav1": "8", "nvenc": "p5"}
 MP4_LIKE = ("mp4", "mov")
+# Encoders whose --preset is a number: the option it sets and the values it takes.
+NUMERIC_PRESET = {"libvpx-vp9": ("cpu-used", "cpu-used 0-8"), "libsvtav1": ("preset", "0-13")}
 
 
 @dataclass
@@ -121,20 +123,17 @@ def _options(codec: str, crf: int | None, preset: str | None) -> tuple[dict[str,
         options = {"crf": str(quality), "preset": speed}
         if family == "libx265":
             options["x265-params"] = "log-level=error"
-    elif family == "libvpx-vp9":
-        options = {"crf": str(quality), "b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}
+    elif family in NUMERIC_PRESET:
+        option, allowed = NUMERIC_PRESET[family]
+        if family == "libvpx-vp9":
+            options = {"crf": str(quality), "b": "0", "row-mt": "1", "deadline": "good", "cpu-used": "4"}
+        else:
+            options = {"crf": str(quality), "preset": DEFAULT_PRESET["libsvtav1"]}
         if preset is not None:
             if preset.isdigit():
-                options["cpu-used"] = preset
+                options[option] = preset
             else:
-                warnings.append(f"--preset {preset} ignored: libvpx-vp9 takes a number (cpu-used 0-8)")
-    elif family == "libsvtav1":
-        options = {"crf": str(quality), "preset": DEFAULT_PRESET["libsvtav1"]}
-        if preset is not None:
-            if preset.isdigit():
-                options["preset"] = preset
-            else:
-                warnings.append(f"--preset {preset} ignored: libsvtav1 takes a number (0-13)")
+                warnings.append(f"--preset {preset} ignored: {family} takes a number ({allowed})")
     elif family == "nvenc":
         options = {"preset": speed, "rc": "vbr", "cq": str(quality), "b": "0"}
     else:
