@@ -1,4 +1,4 @@
-"""File-to-file throughput: a generated clip through deblur_cli.pipeline.deblur_video, frames per second.
+"""File-to-file throughput: a generated clip through deblur_cli.pipeline.video.deblur_video, frames per second.
 
 Why: what users feel is decode + network + encode with the pipeline's threads
 overlapping them; bench_model.py measures the network alone. The clip is made
@@ -26,13 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_flops import parse_size  # noqa: E402
 
-from deblur_cli.acceleration import accelerate  # noqa: E402
-from deblur_cli.devices import resolve_device, resolve_dtype  # noqa: E402
-from deblur_cli.engine import RecurrentEngine  # noqa: E402
+from deblur_cli.inference.accelerate import accelerate  # noqa: E402
+from deblur_cli.inference.build import build_engine  # noqa: E402
+from deblur_cli.inference.devices import resolve_device, resolve_dtype  # noqa: E402
+from deblur_cli.inference.engine import RecurrentEngine  # noqa: E402
+from deblur_cli.inference.tiling import DEFAULT_OVERLAP, TiledEngine  # noqa: E402
 from deblur_cli.models import STFAN  # noqa: E402
-from deblur_cli.pipeline import deblur_video  # noqa: E402
-from deblur_cli.tiling import DEFAULT_OVERLAP, TiledEngine  # noqa: E402
-from deblur_cli.weights import build_engine  # noqa: E402
+from deblur_cli.pipeline.video import deblur_video  # noqa: E402
 from tests.clipgen import make_clip  # noqa: E402
 
 

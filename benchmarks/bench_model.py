@@ -10,7 +10,7 @@ settle. GPU timing uses CUDA events; memory is torch.cuda.max_memory_allocated
 Paths ("--paths"):
   reference     NCHW, PyTorch FAC (unfold) - what the engine runs by default
   reference-cl  channels_last, PyTorch FAC - isolates the layout's effect
-  fast          channels_last, Triton FAC + fused deblurring filter head (deblur_cli.acceleration)
+  fast          channels_last, Triton FAC + fused deblurring filter head (deblur_cli.inference.accelerate)
 
     python benchmarks/bench_model.py                              # GPU: 540p..2160p x fp32/fp16/bf16
     python benchmarks/bench_model.py --sizes 1280x720 --dtypes fp16 --frames 50
@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_flops import count_flops, parse_size  # noqa: E402
 
+from deblur_cli.inference.accelerate import make_fast  # noqa: E402
+from deblur_cli.inference.devices import cpu_model as cpu_name  # noqa: E402
 from deblur_cli.models import STFAN  # noqa: E402
-from deblur_cli.sysinfo import cpu_model as cpu_name  # noqa: E402
-from deblur_cli.ops.dispatch import make_fast  # noqa: E402
 
 GPU_SIZES = "960x540,1280x720,1920x1080,3840x2160"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}

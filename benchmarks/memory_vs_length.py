@@ -26,12 +26,12 @@ def measure(frames: int, width: int, height: int, engine_kind: str) -> dict:
     sys.path.insert(0, str(REPO))
     import torch
 
-    from deblur_cli.pipeline import deblur_video
+    from deblur_cli.pipeline.video import deblur_video
     from tests.clipgen import make_clip
 
     torch.set_num_threads(1)
     if engine_kind == "stfan":
-        from deblur_cli.engine import RecurrentEngine
+        from deblur_cli.inference.engine import RecurrentEngine
         from deblur_cli.models import STFAN
 
         engine = RecurrentEngine(STFAN())

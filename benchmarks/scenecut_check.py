@@ -22,7 +22,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deblur_cli.scenecut import DEFAULT_MIN_GAP, DEFAULT_THRESHOLD, SceneCutDetector  # noqa: E402
+from deblur_cli.pipeline.scenecut import (  # noqa: E402
+    DEFAULT_MIN_GAP,
+    DEFAULT_THRESHOLD,
+    SceneCutDetector,
+)
 from tests.shotgen import MOTIONS, photo_paths, pictures, random_spec, render_shot  # noqa: E402
 
 

@@ -12,35 +12,35 @@ sequence or a folder of videos, with the JSON report) in one call:
     from deblur_cli import deblur_path
     deblur_path("clips/", "restored/", weights="weights.safetensors", compare="side", json_path="report.json")
 
-``RecurrentEngine.step`` / ``process_array`` deblur a stream of frames you
+``RecurrentEngine.restore`` / ``process_array`` deblur a stream of frames you
 supply yourself.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_engine", "deblur_path", "deblur_video", "load_weights", "RecurrentEngine", "STFAN"]
+# Public name -> the module that defines it. Imported lazily: `stfan-deblur --help`
+# should not pay for importing torch and PyAV.
+_API = {
+    "build_engine": "inference.build",
+    "RecurrentEngine": "inference.engine",
+    "Engine": "inference.engine",
+    "deblur_video": "pipeline.video",
+    "deblur_path": "pipeline.runner",
+    "VideoOptions": "pipeline.options",
+    "EngineOptions": "pipeline.options",
+    "load_weights": "models.weights",
+    "STFAN": "models.stfan",
+}
+
+__all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str):
-    # Lazy: `stfan-deblur --help` should not pay for importing torch and PyAV.
-    if name in ("build_engine", "load_weights"):
-        from . import weights
-
-        return getattr(weights, name)
-    if name == "deblur_video":
-        from .pipeline import deblur_video
-
-        return deblur_video
-    if name == "deblur_path":
-        from .runner import deblur_path
-
-        return deblur_path
-    if name == "RecurrentEngine":
-        from .engine import RecurrentEngine
-
-        return RecurrentEngine
-    if name == "STFAN":
-        from .models import STFAN
-
-        return STFAN
-    raise AttributeError(f"module 'deblur_cli' has no attribute {name!r}")
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'deblur_cli' has no attribute {name!r}")
+    return getattr(import_module(f".{_API[name]}", __name__), name)

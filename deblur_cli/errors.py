@@ -46,3 +46,9 @@ class BatchInterrupted(Interrupted):
     def __init__(self, message: str, outcomes: list) -> None:
         super().__init__(message)
         self.outcomes = outcomes
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message as one line: its first non-empty line, or its type's name when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

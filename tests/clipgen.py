@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import av
 import numpy as np
 
-from deblur_cli.video.colour import ColourInfo
+from deblur_cli.io.colour import ColourInfo
 
 FORMAT_FOR_SUFFIX = {".mp4": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm", ".avi": "avi",
                      ".ts": "mpegts"}

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 from deblur_cli.cli import cli
 from tests.clipgen import decode_video, packet_bytes
 
-TEMP_MARK = ".partial-"  # deblur_cli.atomic.temp_name puts this in every temporary file's name
+TEMP_MARK = ".partial-"  # deblur_cli.io.atomic.temp_name puts this in every temporary file's name
 
 
 def run_cli(args: list, env: dict | None = None) -> Result:

@@ -34,7 +34,7 @@ def golden_state_dict(golden) -> dict[str, torch.Tensor]:
 def random_weights(tmp_path_factory) -> Path:
     """A seeded random-weights file in this project's format: enough to exercise the whole pipeline."""
     from deblur_cli.models import STFAN
-    from deblur_cli.weights import save_weights
+    from deblur_cli.models.weights import save_weights
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "random.safetensors"

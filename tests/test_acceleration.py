@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from deblur_cli.acceleration import accelerate
-from deblur_cli.engine import RecurrentEngine
 from deblur_cli.errors import DeviceError
+from deblur_cli.inference.accelerate import accelerate, make_fast
+from deblur_cli.inference.engine import RecurrentEngine
+from deblur_cli.inference.streaming import stream_arrays
+from deblur_cli.inference.tiling import TiledEngine
 from deblur_cli.models import STFAN
-from deblur_cli.ops.dispatch import make_fast, resolve_fac_impl
+from deblur_cli.models.weights import strip_prefix
+from deblur_cli.ops.dispatch import resolve_fac_impl
 from deblur_cli.ops.fac import fac_reference
-from deblur_cli.streaming import stream_arrays
-from deblur_cli.tiling import TiledEngine
-from deblur_cli.weights import strip_prefix
 
 
 @pytest.fixture()

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from deblur_cli.devices import resolve_devices
-from tests.cliutil import assert_complete_copy, read_report, run_cli, temp_files
+from deblur_cli.inference.devices import resolve_devices
 from tests.clipgen import make_clip
+from tests.cliutil import assert_complete_copy, read_report, run_cli, temp_files
 
 
 def test_device_lists_parse():

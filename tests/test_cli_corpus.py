@@ -11,7 +11,13 @@ import av
 import pytest
 
 from tests.clipgen import _write_tone, decode_video, make_clip, truncate
-from tests.cliutil import assert_clean_error, assert_complete_copy, read_report, run_cli, temp_files
+from tests.cliutil import (
+    assert_clean_error,
+    assert_complete_copy,
+    read_report,
+    run_cli,
+    temp_files,
+)
 
 # name -> (expected fate, words in the warning or error)
 EXPECTED = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deblur_cli.compare import compose, divider_width
+from deblur_cli.pipeline.compare import compose, divider_width
 
 
 def pair(h: int, w: int, dtype=np.uint8) -> tuple[np.ndarray, np.ndarray]:

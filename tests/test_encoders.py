@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from deblur_cli import encoders
-from deblur_cli.encoders import KNOWN_ENCODERS, available_encoders, encoder_status, encoder_usable, first_usable
+from deblur_cli.io import encoders
+from deblur_cli.io.encoders import (
+    KNOWN_ENCODERS,
+    available_encoders,
+    encoder_status,
+    encoder_usable,
+    first_usable,
+)
 
 
 @pytest.fixture(autouse=True)

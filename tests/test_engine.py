@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deblur_cli.engine import RecurrentEngine, pad_to_multiple
+from deblur_cli.inference.engine import RecurrentEngine, pad_to_multiple
 from deblur_cli.models import STFAN
-from deblur_cli.weights import strip_prefix
+from deblur_cli.models.weights import strip_prefix
 
 
 def _golden_engine(golden_state_dict, order="RGB"):

@@ -10,10 +10,15 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from deblur_cli.engine import RecurrentEngine
 from deblur_cli.errors import InputError
-from deblur_cli.evaluate import evaluate_clips, evaluate_folder, find_sequences, synthetic_clips
-from deblur_cli.metrics import psnr
+from deblur_cli.evaluation.evaluate import (
+    evaluate_clips,
+    evaluate_folder,
+    find_sequences,
+    synthetic_clips,
+)
+from deblur_cli.evaluation.metrics import psnr
+from deblur_cli.inference.engine import RecurrentEngine
 from deblur_cli.models import STFAN
 from deblur_cli.synth import SequenceGenerator, write_sequences
 from deblur_cli.training import start_as_identity
@@ -130,16 +135,16 @@ def test_eval_command_on_a_folder(dvd_folder, random_weights, tmp_path):
 
 
 def test_demo_writes_three_videos_and_reports_the_gain(tmp_path):
-    pytest.importorskip("deblur_cli.pipeline")
-    from deblur_cli.demo import OUTPUT_NAMES, run_demo
+    pytest.importorskip("deblur_cli.pipeline.video")
     from deblur_cli.errors import OutputError
+    from deblur_cli.evaluation.demo import OUTPUT_NAMES, run_demo
 
     result = run_demo(tmp_path / "demo", identity_engine(), frames=3)
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted(OUTPUT_NAMES)
     assert result.frames == 3
     assert result.gain_db == pytest.approx(0.0, abs=1e-6)  # identity weights change nothing
     assert 15 < result.input_psnr < 45
-    from deblur_cli.demo import read_clip
+    from deblur_cli.evaluation.demo import read_clip
 
     side = read_clip(result.side_by_side)
     assert len(side) == 3 and side[0].shape == (192, 640, 3)

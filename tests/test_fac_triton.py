@@ -19,11 +19,11 @@ pytest.importorskip("triton")
 
 import torch.nn.functional as F  # noqa: E402
 
+from deblur_cli.inference.accelerate import make_fast  # noqa: E402
 from deblur_cli.models import STFAN  # noqa: E402
-from deblur_cli.ops.dispatch import make_fast  # noqa: E402
+from deblur_cli.models.weights import strip_prefix  # noqa: E402
 from deblur_cli.ops.fac import fac_reference  # noqa: E402
 from deblur_cli.ops.fac_triton import INTERPRETED, fac_triton, fused_filter_fac  # noqa: E402
-from deblur_cli.weights import strip_prefix  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 

@@ -10,7 +10,13 @@ import pytest
 from PIL import Image
 
 from deblur_cli.errors import InputError, OutputError
-from deblur_cli.frames_io import FrameWriter, encode_png, iter_frames, list_frames, read_frame
+from deblur_cli.io.images import (
+    FrameWriter,
+    encode_png,
+    iter_frames,
+    list_frames,
+    read_frame,
+)
 
 RNG = np.random.default_rng(0)
 RGB8 = RNG.integers(0, 256, (6, 10, 3), dtype=np.uint8)

@@ -10,14 +10,14 @@ from click.testing import CliRunner
 
 from deblur_cli import __version__
 from deblur_cli.cli.info_cmd import info_command
-from deblur_cli.sysinfo import plain
-from deblur_cli.weights import sha256_of
+from deblur_cli.cli.sysinfo import plain
+from deblur_cli.models.weights import sha256_of
 
 
 @pytest.fixture
 def runner(monkeypatch, tmp_path) -> CliRunner:
     """No default weights installed (whatever this checkout ships), a wide terminal, no env weights."""
-    monkeypatch.setattr("deblur_cli.weights.default_weights_path", lambda: tmp_path / "absent.safetensors")
+    monkeypatch.setattr("deblur_cli.models.weights.default_weights_path", lambda: tmp_path / "absent.safetensors")
     monkeypatch.delenv("STFAN_DEBLUR_WEIGHTS", raising=False)
     return CliRunner(env={"COLUMNS": "200"})
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from deblur_cli.metrics import MAX_PSNR, gaussian_window, psnr, ssim
+from deblur_cli.evaluation.metrics import MAX_PSNR, gaussian_window, psnr, ssim
 
 
 def test_psnr_known_values_and_shapes():

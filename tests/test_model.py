@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from deblur_cli.models import STFAN
+from deblur_cli.models.weights import strip_prefix
 from deblur_cli.ops.fac import fac_reference
-from deblur_cli.weights import strip_prefix
 
 from .conftest import MANIFEST
 

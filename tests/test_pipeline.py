@@ -12,17 +12,29 @@ import av
 import numpy as np
 import pytest
 
-import deblur_cli.pipeline as pipeline
+import deblur_cli.pipeline.video as pipeline
 from deblur_cli.errors import DeviceError, InputError, Interrupted, OutputError
-from deblur_cli.pipeline import QUEUE_SIZE, VideoResult, deblur_video
-from deblur_cli.video import VideoSource, plan_encoder
-from deblur_cli.video.colour import HdrMetadata, hdr_of
-from deblur_cli.video.sink import VideoSink
-from tests.clipgen import (BT601_LIMITED, BT709_FULL, BT709_LIMITED, BT2020_LIMITED, BT2100_HLG, BT2100_PQ,
-                           decode_video, make_clip, packet_bytes, payloads, truncate)
+from deblur_cli.inference.engine import ArrayEngine
+from deblur_cli.io.colour import HdrMetadata, hdr_of
+from deblur_cli.io.sink import VideoSink, plan_encoder
+from deblur_cli.io.source import VideoSource
+from deblur_cli.pipeline.video import QUEUE_SIZE, VideoResult, deblur_video
+from tests.clipgen import (
+    BT601_LIMITED,
+    BT709_FULL,
+    BT709_LIMITED,
+    BT2020_LIMITED,
+    BT2100_HLG,
+    BT2100_PQ,
+    decode_video,
+    make_clip,
+    packet_bytes,
+    payloads,
+    truncate,
+)
 
 
-class IdentityEngine:
+class IdentityEngine(ArrayEngine):
     """Returns each frame unchanged; records what it was given."""
 
     def __init__(self, on_call=None):
@@ -276,7 +288,7 @@ def test_cut_short_input_is_finished_with_a_warning(tmp_path):
 def test_real_engine_end_to_end(tmp_path):
     import torch
 
-    from deblur_cli.engine import RecurrentEngine
+    from deblur_cli.inference.engine import RecurrentEngine
     from deblur_cli.models import STFAN
 
     torch.manual_seed(0)

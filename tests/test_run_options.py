@@ -14,14 +14,15 @@ import pytest
 import torch
 
 from deblur_cli.cli.run_cmd import run_command
-from deblur_cli.engine import RecurrentEngine
 from deblur_cli.errors import DeviceError, InputError, OptionError
-from deblur_cli.frames_io import encode_png, list_frames, read_frame
-from deblur_cli.inputs import input_kind
-from deblur_cli.pipeline import deblur_video
-from deblur_cli.tiling import AutoTiledEngine, TiledEngine
-from deblur_cli.timespan import Span, parse_time
-from deblur_cli.weights import build_engine
+from deblur_cli.inference.build import build_engine
+from deblur_cli.inference.engine import RecurrentEngine
+from deblur_cli.inference.streaming import stream_arrays
+from deblur_cli.inference.tiling import AutoTiledEngine, TiledEngine
+from deblur_cli.io.images import encode_png, list_frames, read_frame
+from deblur_cli.io.timespan import Span, parse_time
+from deblur_cli.pipeline.inputs import input_kind
+from deblur_cli.pipeline.video import deblur_video
 from tests.clipgen import decode_video, make_clip, moving_pattern, packet_bytes
 from tests.cliutil import assert_clean_error, read_report, run_cli, seconds, temp_files
 from tests.shotgen import ShotSpec, clip_with_cuts, pictures
@@ -49,6 +50,9 @@ class RecordingEngine:
     def step(self, frame):
         self.events.append("step")
         return frame
+
+    def restore(self, frames):
+        return stream_arrays(self, frames)
 
 
 @pytest.fixture
@@ -244,10 +248,10 @@ def test_automatic_tiling_follows_choose_tile(random_weights, monkeypatch):
     plain = build_engine(random_weights, device="cpu")
     auto = AutoTiledEngine(plain.model, overlap=4)
     frame = moving_pattern(1, 40, 24)
-    monkeypatch.setattr("deblur_cli.tiling.choose_tile", lambda *a, **k: None)  # the frame fits
+    monkeypatch.setattr("deblur_cli.inference.tiling.choose_tile", lambda *a, **k: None)  # the frame fits
     np.testing.assert_array_equal(auto.process_array(frame), plain.process_array(frame))
     assert len(auto._tiles) == 1
-    monkeypatch.setattr("deblur_cli.tiling.choose_tile", lambda *a, **k: 16)  # it does not
+    monkeypatch.setattr("deblur_cli.inference.tiling.choose_tile", lambda *a, **k: 16)  # it does not
     auto.reset()
     auto.process_array(frame)
     assert auto.tile == 16 and len(auto._tiles) == 6
@@ -262,7 +266,7 @@ def test_tile_through_the_cli(tmp_path, cli_args):
 
 
 def test_build_engine_applies_the_fac_choice(random_weights, monkeypatch, tmp_path, cli_args):
-    from deblur_cli import acceleration
+    from deblur_cli.inference import build as acceleration
     from deblur_cli.ops.fac import fac_reference
 
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
@@ -323,7 +327,7 @@ def test_ctrl_c_in_a_batch_says_which_files_finished(tmp_path, monkeypatch, rand
             _thread.interrupt_main()  # KeyboardInterrupt in the main thread, as a real Ctrl-C
             time.sleep(0.3)
 
-    monkeypatch.setattr("deblur_cli.weights.build_engine",
+    monkeypatch.setattr("deblur_cli.inference.build.build_engine",
                         lambda *a, **k: IdentityEngine(on_call=ctrl_c_in_the_second_file))
     out = tmp_path / "out"
     result = run_cli([videos, "-o", out, "--json", tmp_path / "r.json", "--weights", random_weights])

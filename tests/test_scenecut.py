@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deblur_cli.scenecut import SceneCutDetector, compare_signatures, frame_signature
+from deblur_cli.pipeline.scenecut import (
+    SceneCutDetector,
+    compare_signatures,
+    frame_signature,
+)
 from tests.shotgen import ShotSpec, clip_with_cuts, pictures, render_shot
 
 SIZE = (48, 64)  # (H, W): tiny frames, and a valid STFAN size
@@ -122,7 +126,7 @@ def test_rejects_bad_arguments():
 
 @pytest.fixture(scope="module")
 def make_engine(random_weights):
-    from deblur_cli.weights import build_engine
+    from deblur_cli.inference.build import build_engine
 
     return lambda: build_engine(random_weights, device="cpu")
 

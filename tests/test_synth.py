@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +9,20 @@ import pytest
 import torch
 
 from deblur_cli.errors import InputError, OutputError
-from deblur_cli.metrics import psnr
-from deblur_cli.synth import SequenceGenerator, list_images, split_images, write_sequences
-from deblur_cli.synth.camera import MotionRange, Trajectory, corner_points, path_length, sample_trajectory
+from deblur_cli.evaluation.metrics import psnr
+from deblur_cli.synth import (
+    SequenceGenerator,
+    list_images,
+    split_images,
+    write_sequences,
+)
+from deblur_cli.synth.camera import (
+    MotionRange,
+    Trajectory,
+    corner_points,
+    path_length,
+    sample_trajectory,
+)
 from deblur_cli.synth.dataset import load_image
 from deblur_cli.synth.profiles import SHAKE, SHARP, BlurProfile
 from deblur_cli.synth.render import (

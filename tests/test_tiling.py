@@ -6,11 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from deblur_cli.engine import RecurrentEngine
 from deblur_cli.errors import DeviceError
+from deblur_cli.inference.engine import RecurrentEngine
+from deblur_cli.inference.tiling import (
+    TiledEngine,
+    blend_weights_1d,
+    choose_tile,
+    plan_tiles,
+    tile_spans,
+)
 from deblur_cli.models import STFAN
-from deblur_cli.tiling import TiledEngine, blend_weights_1d, choose_tile, plan_tiles, tile_spans
-from deblur_cli.weights import strip_prefix
+from deblur_cli.models.weights import strip_prefix
 
 
 @pytest.mark.parametrize("length,tile,overlap", [(192, 128, 64), (1080, 256, 64), (724, 200, 32), (100, 128, 32)])

@@ -11,11 +11,23 @@ import torch
 from click.testing import CliRunner
 
 from deblur_cli.errors import InputError, Interrupted, OutputError
+from deblur_cli.inference.build import build_engine
 from deblur_cli.models import STFAN
-from deblur_cli.training import DeblurLoss, TrainConfig, Trainer, start_as_identity, train
-from deblur_cli.training.losses import EPS, charbonnier, frequency_charbonnier, gradient_charbonnier
+from deblur_cli.models.weights import load_weights
+from deblur_cli.training import (
+    DeblurLoss,
+    TrainConfig,
+    Trainer,
+    start_as_identity,
+    train,
+)
+from deblur_cli.training.losses import (
+    EPS,
+    charbonnier,
+    frequency_charbonnier,
+    gradient_charbonnier,
+)
 from deblur_cli.training.trainer import CHECKPOINT, lr_at
-from deblur_cli.weights import build_engine, load_weights
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +199,7 @@ def test_time_limit_stops_the_run_and_the_schedule_follows_the_clock(photo_dir, 
 
 
 def test_fine_tuning_keeps_the_channel_order_of_the_start_weights(photo_dir, tmp_path):
-    from deblur_cli.weights import save_weights
+    from deblur_cli.models.weights import save_weights
 
     start = tmp_path / "bgr.safetensors"
     model = STFAN()

@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 from av.stream import Disposition
 
-from deblur_cli.atomic import atomic_output, check_output
-from deblur_cli.encoders import EncoderStatus
 from deblur_cli.errors import InputError, OutputError
-from deblur_cli.video import VideoSource, choose_video_stream, plan_copy, plan_encoder, sink
-from deblur_cli.video.colour import ColourInfo, frame_to_rgb, rgb_to_frame
+from deblur_cli.io import sink
+from deblur_cli.io.atomic import atomic_output, check_output
+from deblur_cli.io.colour import ColourInfo, frame_to_rgb, rgb_to_frame
+from deblur_cli.io.encoders import EncoderStatus
+from deblur_cli.io.passthrough import plan_copy
+from deblur_cli.io.sink import plan_encoder
+from deblur_cli.io.source import VideoSource, choose_video_stream
 from tests.clipgen import BT601_LIMITED, BT709_FULL, BT709_LIMITED, make_clip
 
 # One flat colour, as Y/U/V codes, and what it is in RGB under each interpretation

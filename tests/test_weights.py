@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from deblur_cli.errors import DeviceError, WeightsError
+from deblur_cli.inference.build import build_engine
 from deblur_cli.models import STFAN
-from deblur_cli.weights import build_engine, load_weights, save_weights
+from deblur_cli.models.weights import load_weights, save_weights
 
 
 def _authors_checkpoint(path, state_dict):
@@ -77,7 +78,7 @@ def test_wrong_network_is_refused(tmp_path):
 
 
 def test_missing_default_weights_name_the_option(monkeypatch, tmp_path):
-    monkeypatch.setattr("deblur_cli.weights.default_weights_path", lambda: tmp_path / "absent.safetensors")
+    monkeypatch.setattr("deblur_cli.models.weights.default_weights_path", lambda: tmp_path / "absent.safetensors")
     with pytest.raises(WeightsError, match="--weights"):
         load_weights(None)
 

@@ -68,7 +68,7 @@ def print_report(info: dict[str, Any], console: Console) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def info_command(weights: Path | None, as_json: bool) -> None:
     """Show versions, weights, devices and encoders of this installation."""
-    from ..sysinfo import system_info
+    from .sysinfo import system_info
 
     info = system_info(weights)
     if as_json:

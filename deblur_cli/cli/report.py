@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ..batch import FileOutcome, summary_counts
+from ..pipeline.batch import FileOutcome, summary_counts
 
 STATUS_STYLE = {"done": "green", "skipped": "yellow", "failed": "red"}
 

@@ -18,7 +18,7 @@ class TimeType(click.ParamType):
 
     def convert(self, value, param, ctx):
         from ..errors import OptionError
-        from ..timespan import parse_time
+        from ..io.timespan import parse_time
 
         try:
             return parse_time(value)
@@ -85,8 +85,8 @@ def run_command(input_path: Path, output_path: Path, weights: Path | None, devic
                 tile: int, fac: str, overwrite: bool, quiet: bool) -> None:
     """Deblur INPUT (a video, an image sequence, or a folder of videos) into OUTPUT."""
     from ..errors import BatchInterrupted
-    from ..progress import ProgressReporter
-    from ..runner import deblur_path
+    from ..pipeline.runner import deblur_path
+    from .progress import ProgressReporter
     from .report import print_file_result, print_summary
 
     reporter = ProgressReporter(enabled=not quiet)

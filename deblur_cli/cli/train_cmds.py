@@ -116,8 +116,14 @@ def eval_command(dataset, weights, device, fp16, synthetic, images, clips, frame
     DATASET is a folder in the DVD layout (<seq>/input, <seq>/GT) or the GoPro
     layout (<seq>/blur, <seq>/sharp); or use --synthetic.
     """
-    from ..evaluate import evaluate_clips, evaluate_folder, synthetic_clips, validation_images
-    from ..weights import build_engine
+    from ..evaluation.evaluate import (
+        evaluate_clips,
+        evaluate_folder,
+        synthetic_clips,
+        validation_images,
+    )
+    from ..inference.build import build_engine
+    from ..io.atomic import write_atomic
 
     if (dataset is None) == (synthetic is None):
         raise InputError("give either a DATASET folder or --synthetic shake|sharp|both")
@@ -138,7 +144,7 @@ def eval_command(dataset, weights, device, fp16, synthetic, images, clips, frame
         click.echo(f"\n{name}\n{report.format_table()}")
     if json_path is not None:
         payload = {"weights": str(weights) if weights else "default", **{k: r.to_dict() for k, r in reports.items()}}
-        json_path.write_text(json.dumps(payload, indent=2) + "\n")
+        write_atomic(json_path, json.dumps(payload, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------- demo
@@ -153,9 +159,9 @@ def eval_command(dataset, weights, device, fp16, synthetic, images, clips, frame
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def demo_command(out_dir, weights, device, fp16, frames, overwrite, quiet) -> None:
     """Blur a built-in photo with camera shake, deblur it, and report the gain."""
-    from ..demo import run_demo
-    from ..progress import ProgressReporter
-    from ..weights import build_engine
+    from ..evaluation.demo import run_demo
+    from ..inference.build import build_engine
+    from .progress import ProgressReporter
 
     engine = build_engine(weights, device=device, fp16=fp16)
     reporter = ProgressReporter(enabled=not quiet)
@@ -184,9 +190,15 @@ def demo_command(out_dir, weights, device, fp16, frames, overwrite, quiet) -> No
 @click.option("--overwrite", is_flag=True, help="Replace sequences that already exist.")
 def synth_command(out_dir, images, profile, split, count, seq_len, size, seed, device, overwrite) -> None:
     """Write synthetic blurry/sharp sequences in the DVD layout (<seq>/input, <seq>/GT)."""
-    from ..devices import resolve_device
-    from ..evaluate import VALIDATION_SEED
-    from ..synth import SequenceGenerator, list_images, load_images, split_images, write_sequences
+    from ..evaluation.evaluate import VALIDATION_SEED
+    from ..inference.devices import resolve_device
+    from ..synth import (
+        SequenceGenerator,
+        list_images,
+        load_images,
+        split_images,
+        write_sequences,
+    )
 
     paths = list_images(resolve_images(images))
     train_paths, val_paths = split_images(paths)

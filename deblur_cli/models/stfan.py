@@ -15,21 +15,16 @@ built from the frame's own encoder features (concat(E, E)).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn
 
-from ..ops.fac import KERNEL_SIZE, fac_reference
+from ..ops.fac import KERNEL_SIZE, FacOp, FusedFacOp, fac_reference
 
 LEAKY_SLOPE = 0.1
 CH1, CH2, CH3 = 32, 64, 128
 FAC_CHANNELS = CH3 * KERNEL_SIZE * KERNEL_SIZE  # 3200 filter taps per pixel
 
-FacOp = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-# (features, weight, bias, inp) -> fac(inp, lrelu(conv1x1(features, weight, bias))): the last layer of a
-# filter head fused with the FAC that consumes it, so the 3200-channel filters need not be stored.
-FusedFacOp = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor], torch.Tensor]
 
 
 def conv(cin: int, cout: int, kernel_size: int = 3, stride: int = 1) -> nn.Sequential:

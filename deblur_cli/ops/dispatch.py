@@ -1,4 +1,4 @@
-"""Choose the FAC implementation, and switch a built STFAN onto the fast one.
+"""Choose the FAC implementation: which one runs on a device, and its functions.
 
 "reference" is the plain PyTorch FAC (the ground truth, runs anywhere);
 "triton" the Triton kernels of :mod:`.fac_triton` (CUDA, or the CPU only under
@@ -15,8 +15,7 @@ import os
 import torch
 
 from ..errors import DeviceError
-from ..models.stfan import STFAN, FacOp, FusedFacOp
-from .fac import fac_reference
+from .fac import FacOp, FusedFacOp, fac_reference
 
 FAC_IMPLS = ("reference", "triton", "auto")
 
@@ -51,16 +50,3 @@ def select_fac(impl: str, device: torch.device | str) -> tuple[FacOp, FusedFacOp
     from .fac_triton import fac_triton, fused_filter_fac
 
     return fac_triton, fused_filter_fac
-
-
-def make_fast(model: STFAN, impl: str = "auto", device: torch.device | str | None = None) -> STFAN:
-    """Point ``model``'s FAC (and the fused deblurring FAC) at ``impl``; returns the same module.
-
-    Only two plain attributes change, no parameter or buffer, so the state dict
-    keeps its names and ``make_fast(model, "reference")`` undoes it. ``device``
-    defaults to where the model's parameters are.
-    """
-    if device is None:
-        device = next(model.parameters()).device
-    model.fac, model.fused_deblur = select_fac(impl, device)
-    return model

@@ -8,10 +8,18 @@ every channel gets its own k x k filter, applied to the replicate-padded input:
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
 KERNEL_SIZE = 5
+
+# (inp, filters) -> out: what every FAC implementation computes.
+FacOp = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (features, weight, bias, inp) -> fac(inp, lrelu(conv1x1(features, weight, bias))): the last layer of a
+# filter head fused with the FAC that consumes it, so the 3200-channel filters need not be stored.
+FusedFacOp = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None", torch.Tensor], torch.Tensor]
 
 
 def fac_reference(inp: torch.Tensor, filters: torch.Tensor, kernel_size: int = KERNEL_SIZE) -> torch.Tensor:

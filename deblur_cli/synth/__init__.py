@@ -1,6 +1,13 @@
 """Synthetic motion-blurred video from sharp photos: camera paths, image formation, datasets."""
 
-from .dataset import SYNTH_MAX_SIDE, SequenceGenerator, list_images, load_images, split_images, write_sequences
+from .dataset import (
+    SYNTH_MAX_SIDE,
+    SequenceGenerator,
+    list_images,
+    load_images,
+    split_images,
+    write_sequences,
+)
 from .profiles import PROFILES, BlurProfile, get_profile
 from .render import SyntheticSequence
 

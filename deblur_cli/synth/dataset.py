@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..errors import InputError, OutputError
-from ..frames_io import FRAME_SUFFIXES, encode_png, is_frame_name
+from ..io.atomic import atomic_output
+from ..io.images import FRAME_SUFFIXES, encode_png, is_frame_name
 from .profiles import BlurProfile, get_profile
 from .render import SyntheticSequence, render_sequence
 
@@ -59,7 +60,7 @@ def split_images(paths: Sequence[Path], val_fraction: float = DEFAULT_VAL_FRACTI
 
 def load_image(path: str | Path, max_side: int | None = None) -> torch.Tensor:
     """A photo as a uint8 (3, H, W) RGB tensor, optionally shrunk so its long side is <= ``max_side``."""
-    from ..frames_io import read_frame
+    from ..io.images import read_frame
 
     array = read_frame(path)
     if array.dtype == np.uint16:
@@ -154,21 +155,11 @@ def write_sequences(out_dir: str | Path, generator: SequenceGenerator, count: in
         final = out_dir / f"{prefix}_{index:05d}"
         if final.exists() and not overwrite:
             raise OutputError(f"{final} exists (use --overwrite to replace it)")
-        tmp = out_dir / f".{final.name}.tmp"
-        _remove_tree(tmp)
         clip = generator.sequence(index)
-        for sub, frames in (("input", clip.blurry), ("GT", clip.sharp)):
-            (tmp / sub).mkdir(parents=True)
-            for t, frame in enumerate(frames):
-                (tmp / sub / f"{t:05d}.png").write_bytes(encode_png(_to_uint8(frame)))
-        _remove_tree(final)
-        tmp.rename(final)
+        with atomic_output(final) as temp:
+            for sub, frames in (("input", clip.blurry), ("GT", clip.sharp)):
+                (temp / sub).mkdir(parents=True)
+                for t, frame in enumerate(frames):
+                    (temp / sub / f"{t:05d}.png").write_bytes(encode_png(_to_uint8(frame)))
         written.append(final)
     return written
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    if path.exists():
-        shutil.rmtree(path)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
@@ -33,12 +32,25 @@ from typing import Any, Callable
 
 import torch
 
-from ..engine import RecurrentEngine
 from ..errors import InputError, Interrupted, OutputError
-from ..evaluate import VALIDATION_SEED, EvalReport, evaluate_clips, synthetic_clips
+from ..evaluation.evaluate import (
+    VALIDATION_SEED,
+    EvalReport,
+    evaluate_clips,
+    synthetic_clips,
+)
+from ..inference.engine import RecurrentEngine
+from ..io.atomic import atomic_output, write_atomic
 from ..models import STFAN
 from ..ops.fac import KERNEL_SIZE
-from ..synth import SYNTH_MAX_SIDE, SequenceGenerator, get_profile, list_images, load_images, split_images
+from ..synth import (
+    SYNTH_MAX_SIDE,
+    SequenceGenerator,
+    get_profile,
+    list_images,
+    load_images,
+    split_images,
+)
 from .losses import DeblurLoss, LossWeights
 
 CHECKPOINT = "checkpoint.pt"
@@ -174,26 +186,16 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save under a temporary name, then rename: a crash never leaves a torn checkpoint."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_json_atomic(data: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    """torch.save all-or-nothing: a crash never leaves a torn checkpoint."""
+    with atomic_output(path) as temp:
+        torch.save(obj, temp)
 
 
 class Trainer:
     """One training run in ``cfg.run_dir``; ``resume=True`` continues its checkpoint."""
 
     def __init__(self, cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print) -> None:
-        from ..devices import resolve_device
+        from ..inference.devices import resolve_device
 
         self.run_dir = Path(cfg.run_dir)
         self.log = log
@@ -252,7 +254,7 @@ class Trainer:
         if self.cfg.init_weights is None:
             start_as_identity(self.model)
             return
-        from ..weights import load_into, load_weights
+        from ..models.weights import load_into, load_weights
 
         loaded = load_weights(self.cfg.init_weights)
         load_into(self.model, loaded)
@@ -359,7 +361,7 @@ class Trainer:
     def run(self, export_path: str | Path | None = None) -> TrainResult:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(cfg.to_dict(), self.run_dir / CONFIG)
+        write_atomic(self.run_dir / CONFIG, json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
         self.bad_steps = 0
         self._record({"kind": "start", "step": self.step, "device": str(self.device),
                       "amp": str(self.amp_dtype), "train_images": len(self.train_names),
@@ -435,7 +437,7 @@ class Trainer:
     def _device_name(self) -> str:
         if self.device.type == "cuda":
             return torch.cuda.get_device_name(self.device)
-        from ..sysinfo import cpu_model
+        from ..inference.devices import cpu_model
 
         return cpu_model()
 
@@ -462,7 +464,7 @@ class Trainer:
 
     def export(self, path: str | Path | None = None) -> Path:
         """The shareable weights file (fp16 safetensors) with recipe, data and validation figures."""
-        from ..weights import save_weights
+        from ..models.weights import save_weights
 
         cfg = self.cfg
         path = Path(path) if path else self.run_dir / DEFAULT_EXPORT

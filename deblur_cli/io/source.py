@@ -18,9 +18,9 @@ from typing import Iterator
 import av
 from av.stream import Disposition
 
-from ..errors import InputError
-from ..timespan import EPSILON
+from ..errors import InputError, first_line
 from .colour import ColourInfo, HdrMetadata, colour_of, hdr_of
+from .timespan import EPSILON
 
 
 @dataclass(frozen=True)
@@ -346,8 +346,7 @@ def describe_error(exc: BaseException) -> str:
     strerror = getattr(exc, "strerror", None)
     if isinstance(exc, (av.error.FFmpegError, OSError)) and strerror:
         return strerror
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return first_line(exc)
 
 
 def _codec_name(stream) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import platform
 import re
 
 import torch
 
-from .errors import DeviceError
+from ..errors import DeviceError
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
@@ -47,3 +48,14 @@ def resolve_devices(spec: str = "auto") -> list[torch.device]:
     if not devices:
         raise DeviceError(f"no device in '{spec}'")
     return devices
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"

@@ -11,8 +11,22 @@ from __future__ import annotations
 
 import torch
 
+from ..models.stfan import STFAN
+from ..ops.dispatch import select_fac
 from .engine import RecurrentEngine
-from .ops.dispatch import make_fast
+
+
+def make_fast(model: STFAN, impl: str = "auto", device: torch.device | str | None = None) -> STFAN:
+    """Point ``model``'s FAC (and the fused deblurring FAC) at ``impl``; returns the same module.
+
+    Only two plain attributes change, no parameter or buffer, so the state dict
+    keeps its names and ``make_fast(model, "reference")`` undoes it. ``device``
+    defaults to where the model's parameters are.
+    """
+    if device is None:
+        device = next(model.parameters()).device
+    model.fac, model.fused_deblur = select_fac(impl, device)
+    return model
 
 
 def accelerate(engine: RecurrentEngine, fac: str = "auto", channels_last: bool | None = None) -> RecurrentEngine:

@@ -19,21 +19,22 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import av
 import numpy as np
 import torch
 
-from .atomic import atomic_output, remove_quietly
-from .compare import compose
-from .errors import OutputError
+from ..errors import OutputError
+from ..inference.engine import Engine
+from ..io.atomic import atomic_output, remove_quietly
+from ..io.colour import RANGE_LIMITED, ColourInfo, frame_to_rgb, rgb_to_frame, tag
+from ..io.source import VideoSource
+from ..pipeline.compare import compose
+from ..synth import SequenceGenerator
+from ..synth.dataset import load_image
+from ..synth.profiles import SHAKE
 from .metrics import psnr, ssim
-from .synth import SequenceGenerator
-from .synth.dataset import load_image
-from .synth.profiles import SHAKE
-from .video.colour import RANGE_LIMITED, ColourInfo, frame_to_rgb, rgb_to_frame, tag
-from .video.source import VideoSource
 
 SAMPLE_IMAGE = "sample_brushes.jpg"
 OUTPUT_NAMES = ("blurry.mp4", "deblurred.mp4", "side_by_side.mp4")
@@ -106,23 +107,25 @@ def read_clip(path: Path) -> list[np.ndarray]:
 
 
 class _RecordingEngine:
-    """Passes frames to the real engine and keeps what went in and came out (for scoring)."""
+    """An :class:`~deblur_cli.inference.engine.Engine` that passes frames to the real one and keeps what went in and came out."""
 
-    def __init__(self, engine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.inputs: list[np.ndarray] = []
         self.outputs: list[np.ndarray] = []
 
     def reset(self) -> None:
         self.engine.reset()
-        self.inputs.clear()
-        self.outputs.clear()
 
-    def process_array(self, frame: np.ndarray) -> np.ndarray:
-        restored = self.engine.process_array(frame)
-        self.inputs.append(frame.copy())
-        self.outputs.append(restored.copy())
-        return restored
+    def restore(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        def recorded() -> Iterator[np.ndarray]:
+            for frame in frames:
+                self.inputs.append(frame.copy())
+                yield frame
+
+        for restored in self.engine.restore(recorded()):
+            self.outputs.append(restored.copy())
+            yield restored
 
 
 def _scores(frames: list[np.ndarray], truth: torch.Tensor) -> tuple[float, float]:
@@ -134,7 +137,7 @@ def run_demo(out_dir: str | Path, engine, *, frames: int = DEMO_FRAMES, overwrit
              on_start: Callable[[int | None], None] | None = None,
              on_frame: Callable[[int], None] | None = None) -> DemoResult:
     """Write blurry.mp4, deblurred.mp4 and side_by_side.mp4 into ``out_dir`` and score them."""
-    from .pipeline import deblur_video
+    from ..pipeline.video import deblur_video
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():

@@ -23,7 +23,14 @@ import av
 from av.stream import Discard
 
 from ..errors import OutputError
-from .source import OtherStream, choose_video_stream, content_tags, describe_error, is_attached_picture, open_input
+from .source import (
+    OtherStream,
+    choose_video_stream,
+    content_tags,
+    describe_error,
+    is_attached_picture,
+    open_input,
+)
 
 
 @dataclass

@@ -16,11 +16,11 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import InputError, OptionError
-from .frames_io import iter_frames, list_frames, read_frame
+from ..errors import InputError, OptionError
+from .colour import ColourInfo
+from .images import iter_frames, list_frames, read_frame
+from .source import VideoFacts
 from .timespan import EPSILON
-from .video.colour import ColourInfo
-from .video.source import VideoFacts
 
 DEFAULT_FPS = 30.0
 MAX_RATE_DENOMINATOR = 1001  # 29.97 -> 2997/100, 23.976 -> 2997/125: exact NTSC-style rates survive
@@ -91,7 +91,7 @@ class FrameSequence:
 
 def is_sequence_output(path: Path) -> bool:
     """Whether ``path`` names a frame folder rather than a video file (no video extension)."""
-    from .video.sink import MUXER_FOR_SUFFIX
+    from .sink import MUXER_FOR_SUFFIX
 
     return path.suffix.lower() not in MUXER_FOR_SUFFIX
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import DeviceError
+from ..models import STFAN
 from .engine import MULTIPLE, RecurrentEngine, pad_to_multiple
-from .errors import DeviceError
-from .models import STFAN
 
 DEFAULT_OVERLAP = 64
 # A tile's output is ignored within this fraction of the overlap from its inner edge (where its receptive

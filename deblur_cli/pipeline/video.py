@@ -17,22 +17,24 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import av
 
-from .atomic import atomic_output, check_output
-from .compare import MODES, compose
-from .errors import InputError, Interrupted, OptionError
-from .frames_io import FrameWriter
+from ..errors import InputError, Interrupted
+from ..inference.engine import Engine
+from ..io.atomic import atomic_output, check_output
+from ..io.colour import frame_to_rgb
+from ..io.images import FrameWriter
+from ..io.passthrough import Passthrough, Window, plan_copy
+from ..io.sequence import DEFAULT_FPS, FrameSequence, is_sequence_output
+from ..io.sink import VideoSink, plan_encoder
+from ..io.source import VideoFacts, VideoSource, describe_error
+from ..io.timespan import EPSILON, Span
+from .compare import compose
+from .options import VideoOptions, with_settings
 from .scenecut import SceneCutDetector
-from .sequence import DEFAULT_FPS, FrameSequence, is_sequence_output
 from .stages import QUEUE_SIZE, Outputs, Stages, TimedFrame
-from .timespan import EPSILON, Span
-from .video.colour import frame_to_rgb
-from .video.passthrough import Passthrough, Window, plan_copy
-from .video.sink import VideoSink, plan_encoder
-from .video.source import VideoFacts, VideoSource, describe_error
 
 
 @dataclass
@@ -97,60 +99,61 @@ def _expected_frames(facts: VideoFacts, span: Span) -> int | None:
 
 
 def deblur_video(
-    input_path,
-    output_path,
-    engine,
+    input_path: str | Path,
+    output_path: str | Path,
+    engine: Engine,
+    options: VideoOptions | None = None,
     *,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    overwrite: bool = False,
-    start: float | str | None = None,
-    duration: float | str | None = None,
-    compare: str | None = None,
-    frames_out=None,
-    scene_cuts: bool = True,
-    fps: float | str = DEFAULT_FPS,
+    frames_out: str | Path | None = None,
     on_start: Callable[[int | None], None] | None = None,
     on_frame: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
+    **settings: Any,
 ) -> VideoResult:
-    """Deblur ``input_path`` into ``output_path`` with ``engine`` (``.reset()``, ``.process_array()``).
+    """Deblur ``input_path`` into ``output_path`` with ``engine`` (an :class:`~deblur_cli.inference.engine.Engine`).
 
     ``input_path``: a video file, or a folder of image frames taken at ``fps``.
     ``output_path``: a video file; for a frame-folder input, a path without a
     video extension is a folder that receives PNG frames instead.
 
+    ``options`` (:class:`~deblur_cli.pipeline.options.VideoOptions`), or its
+    fields as keywords (``crf=20, compare="side"``): encoder, ``start`` /
+    ``duration`` (seconds or ``HH:MM:SS[.ms]``, counted from the first frame;
+    the output's timestamps then begin at 0 and the other streams are cut to
+    the same span at packet boundaries, without re-encoding), ``compare``
+    ("side" or "split": a before/after composite), ``scene_cuts`` (reset the
+    engine's recurrence at every hard cut), ``fps`` (of an image sequence) and
+    ``overwrite``. ``frames_out``: a folder that also receives each restored
+    frame as a PNG (the restored frame alone, never the composite).
+
     Keeps frame count, size, timestamps, colour tags, rotation and bit depth, and
     copies audio (and subtitles/data where the container allows) untouched.
-    ``start``/``duration`` (seconds or ``HH:MM:SS[.ms]``, counted from the first
-    frame) process a part; the output's timestamps then begin at 0 and the other
-    streams are cut to the same span at packet boundaries (no re-encoding).
-    ``compare`` ("side" or "split") makes the output a before/after composite.
-    ``frames_out``: a folder that also receives each restored frame as a PNG
-    (the restored frame alone, never the composite). ``scene_cuts``: reset the
-    engine's recurrence at every hard cut (:mod:`.scenecut`).
-
     Raises InputError / OutputError / OptionError for bad files or settings,
     Interrupted after Ctrl-C or ``cancel``; in every failure case no output (and
     no temporary file) remains.
     """
-    input_path, output_path = Path(input_path), Path(output_path)
-    span = Span.of(start, duration)
-    if compare is not None and compare not in MODES:
-        raise OptionError(f"unknown comparison mode {compare!r}: use one of {', '.join(MODES)}")
+    options = with_settings(options, VideoOptions, settings)
+    run = _Run(Path(input_path), Path(output_path), engine, options, None if frames_out is None else Path(frames_out))
     started = time.perf_counter()
     try:
-        return _deblur(input_path, output_path, engine, span, compare, None if frames_out is None else Path(frames_out),
-                       scene_cuts, fps, dict(codec=codec, crf=crf, preset=preset), overwrite,
-                       on_start, on_frame, cancel, started)
+        return _deblur(run, on_start, on_frame, cancel, started)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; partial output removed") from None
 
 
-def _open_outputs(stack: ExitStack, source, input_path: Path, output_path: Path, frames_out: Path | None,
-                  shown_facts: VideoFacts, window: Window | None, encode: dict, overwrite: bool,
-                  warnings: list[str]) -> tuple[Outputs, str, Passthrough | None]:
+@dataclass(frozen=True)
+class _Run:
+    """One call's inputs, handed down whole."""
+
+    input: Path
+    output: Path
+    engine: Engine
+    options: VideoOptions
+    frames_out: Path | None
+
+
+def _open_outputs(stack: ExitStack, source: VideoSource | FrameSequence, run: _Run, shown_facts: VideoFacts,
+                  window: Window | None, warnings: list[str]) -> tuple[Outputs, str, Passthrough | None]:
     """The outputs of one run, entered on ``stack`` (which removes them again if the run fails).
 
     Everything that can refuse an output (exists, bad extension or codec, audio
@@ -158,12 +161,13 @@ def _open_outputs(stack: ExitStack, source, input_path: Path, output_path: Path,
     Returns the outputs, the RGB format the frames must come in, and the
     stream copy (whose warning is known only at the end).
     """
+    input_path, output_path, frames_out, overwrite = run.input, run.output, run.frames_out, run.options.overwrite
     sequence = isinstance(source, FrameSequence)
     to_folder = sequence and is_sequence_output(output_path)
     passthrough = plan = None
     if not to_folder:
         check_output(input_path, output_path, overwrite)
-        plan = plan_encoder(output_path, shown_facts, **encode)
+        plan = plan_encoder(output_path, shown_facts, **run.options.encode)
         copy = plan_copy(input_path, shown_facts.other_streams, plan.muxer, output_path.suffix.lower())
         warnings += plan.warnings + copy.warnings
         if not copy.empty:
@@ -192,10 +196,10 @@ def _open_outputs(stack: ExitStack, source, input_path: Path, output_path: Path,
     return Outputs(write, finish_main, output_path), rgb_format, passthrough
 
 
-def _deblur(input_path: Path, output_path: Path, engine, span: Span, compare: str | None, frames_out: Path | None,
-            scene_cuts: bool, fps, encode: dict, overwrite: bool, on_start, on_frame, cancel,
-            started: float) -> VideoResult:
-    with open_source(input_path, fps) as source:
+def _deblur(run: _Run, on_start, on_frame, cancel, started: float) -> VideoResult:
+    options = run.options
+    span = options.span
+    with open_source(run.input, options.fps) as source:
         facts = source.facts
         shift, window = Fraction(0), None
         if span.start > 0:
@@ -203,27 +207,26 @@ def _deblur(input_path: Path, output_path: Path, engine, span: Span, compare: st
         end = span.end_after(source.first_time)
         if not span.whole:
             window = Window(start=float(shift) if span.start > 0 else None, end=end, shift=shift)
-        shown_facts = replace(facts, width=facts.width * 2) if compare == "side" else facts
+        shown_facts = replace(facts, width=facts.width * 2) if options.compare == "side" else facts
         warnings: list[str] = []
         with ExitStack() as stack:
-            outputs, rgb_format, passthrough = _open_outputs(stack, source, input_path, output_path, frames_out,
-                                                             shown_facts, window, encode, overwrite, warnings)
+            outputs, rgb_format, passthrough = _open_outputs(stack, source, run, shown_facts, window, warnings)
             if isinstance(source, FrameSequence):
                 frames = _part(source.arrays(), end, shift)
             else:
                 frames = _decoded(source, rgb_format, warnings, end, shift)
-            engine.reset()
+            run.engine.reset()
             if on_start is not None:
                 on_start(_expected_frames(facts, span))
-            stages = Stages(frames, engine, outputs, detector=SceneCutDetector() if scene_cuts else None,
-                            compose=partial(compose, mode=compare) if compare else None)
+            stages = Stages(frames, run.engine, outputs, detector=SceneCutDetector() if options.scene_cuts else None,
+                            compose=partial(compose, mode=options.compare) if options.compare else None)
             result = stages.run(on_frame, cancel)
         notes = (source.damage_warning(), source.truncation_warning(until=end),
                  passthrough.warning if passthrough else None)
         warnings += [note for note in notes if note]
     seconds = time.perf_counter() - started
-    return VideoResult(input_path, output_path, result.frames, seconds,
-                       result.frames / seconds if seconds > 0 else 0.0, warnings, result.cuts, frames_out)
+    return VideoResult(run.input, run.output, result.frames, seconds,
+                       result.frames / seconds if seconds > 0 else 0.0, warnings, result.cuts, run.frames_out)
 
 
-__all__ = ["VideoResult", "deblur_video", "open_source", "QUEUE_SIZE"]
+__all__ = ["VideoResult", "VideoOptions", "deblur_video", "open_source", "QUEUE_SIZE"]

@@ -37,7 +37,7 @@ def versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from . import __version__
+    from .. import __version__
 
     avcodec = ".".join(str(n) for n in av.library_versions.get("libavcodec", ()))
     return {
@@ -52,8 +52,8 @@ def versions() -> dict[str, str]:
 
 def weights_info(path: str | Path | None) -> dict[str, Any]:
     """The weights card, or why there are none and how to pass some."""
-    from .errors import WeightsError
-    from .weights import default_weights_path, load_weights
+    from ..errors import WeightsError
+    from ..models.weights import default_weights_path, load_weights
 
     try:
         loaded = load_weights(path)
@@ -65,34 +65,13 @@ def weights_info(path: str | Path | None) -> dict[str, Any]:
             "error": str(exc),
             "hint": "pass a weights file with --weights PATH (or set STFAN_DEBLUR_WEIGHTS)",
         }
-    meta = loaded.meta
-    return {
-        "loaded": True,
-        "path": str(loaded.path),
-        "default": path is None,
-        "name": meta.name,
-        "source": meta.source,
-        "channel_order": meta.channel_order,
-        "value_range": plain(meta.value_range),
-        "recipe": plain(dict(meta.recipe)),
-        "metrics": plain(dict(meta.metrics)),
-        "sha256": meta.sha256,
-    }
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.lower().startswith(("model name", "hardware", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    return {"loaded": True, "path": str(loaded.path), "default": path is None, **plain(loaded.meta.to_dict())}
 
 
 def devices_info() -> dict[str, Any]:
     import torch
+
+    from ..inference.devices import cpu_model
 
     cuda: list[dict[str, Any]] = []
     if torch.cuda.is_available():
@@ -112,7 +91,7 @@ def devices_info() -> dict[str, Any]:
 
 
 def encoders_info() -> dict[str, dict[str, Any]]:
-    from .encoders import KNOWN_ENCODERS, encoder_status
+    from ..io.encoders import KNOWN_ENCODERS, encoder_status
 
     out = {}
     for name in KNOWN_ENCODERS:
@@ -126,7 +105,7 @@ def triton_info(default_device: str) -> dict[str, Any]:
     """Whether Triton is installed, and which FAC implementation ``auto`` picks on the default device."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from .ops.dispatch import resolve_fac_impl, triton_available
+    from ..ops.dispatch import resolve_fac_impl, triton_available
 
     installed = triton_available()
     try:

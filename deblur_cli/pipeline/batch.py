@@ -11,12 +11,15 @@ from __future__ import annotations
 import queue
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
-from .errors import BatchInterrupted, DeblurError, Interrupted, OutputError
-from .pipeline import deblur_video
-from .progress import ProgressReporter
+from ..errors import BatchInterrupted, DeblurError, Interrupted, OutputError, first_line
+from ..inference.engine import Engine
+from .options import VideoOptions
+from .progress import NULL_REPORTER, Reporter
+from .video import deblur_video
 from .workers import Worker, wait_all
 
 VIDEO_EXTENSIONS = frozenset(
@@ -75,7 +78,7 @@ def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = Non
     return jobs
 
 
-EngineFactory = Callable[[Any], Any]  # device -> engine
+EngineFactory = Callable[[Any], Engine]  # device -> engine
 
 
 def _interrupted_message(outcomes: list[FileOutcome], planned: int) -> str:
@@ -92,35 +95,27 @@ def run_files(
     jobs: Iterable[Job | tuple[Path, Path]],
     make_engine: EngineFactory,
     devices: list[Any],
+    options: VideoOptions | None = None,
     *,
-    overwrite: bool = False,
     skip_existing: bool = True,
-    options: dict | None = None,
-    reporter: ProgressReporter | None = None,
-    on_outcome: Callable[[FileOutcome], None] | None = None,
+    reporter: Reporter = NULL_REPORTER,
 ) -> list[FileOutcome]:
     """Deblur each job; one worker thread per device pulls from a shared queue.
 
-    ``options`` go to :func:`~deblur_cli.pipeline.deblur_video` (codec, crf,
-    start, compare...). An output that exists is skipped when ``skip_existing``
-    (and not ``overwrite``); otherwise deblur_video refuses it, as a failure.
+    ``options`` go to :func:`~deblur_cli.pipeline.video.deblur_video` for every
+    file. An output that exists is skipped when ``skip_existing`` (and not
+    ``options.overwrite``); otherwise deblur_video refuses it, as a failure.
     Ctrl-C stops all workers (each removes its partial output) and raises
     :class:`BatchInterrupted`, which names the files that finished and carries
     the outcomes so far.
     """
-    options = options or {}
-    reporter = reporter or ProgressReporter(enabled=False)
+    options = options or VideoOptions()
     jobs = [Job(*job) for job in jobs]
     queued: "queue.Queue[tuple[int, Job]]" = queue.Queue()
     for index, job in enumerate(jobs):
         queued.put((index, job))
     outcomes: list[FileOutcome | None] = [None] * len(jobs)
     cancel = threading.Event()
-
-    def record(index: int, outcome: FileOutcome) -> None:
-        outcomes[index] = outcome
-        if on_outcome is not None:
-            on_outcome(outcome)
 
     def worker(device: Any) -> None:
         engine = None
@@ -129,29 +124,27 @@ def run_files(
                 index, (src, dst, frames_out) = queued.get_nowait()
             except queue.Empty:
                 return
-            if skip_existing and dst.exists() and not overwrite:
-                record(index, FileOutcome(src, dst, "skipped", error="output exists (use --overwrite)"))
+            if skip_existing and dst.exists() and not options.overwrite:
+                outcomes[index] = FileOutcome(src, dst, "skipped", error="output exists (use --overwrite)")
                 continue
+            fail = partial(FileOutcome, src, dst, "failed", device=str(device))
             try:
                 if engine is None:
                     engine = make_engine(device)
-                engine.reset()
                 with reporter.file(src.name) as bar:
-                    result = deblur_video(src, dst, engine, overwrite=overwrite, cancel=cancel, frames_out=frames_out,
-                                          on_start=bar.on_start, on_frame=bar.on_frame, **options)
-                record(index, FileOutcome(src, dst, "done", result.frames, result.seconds, result.fps,
-                                          str(device), warnings=list(result.warnings), cuts=list(result.cuts),
-                                          frames_out=result.frames_out))
+                    result = deblur_video(src, dst, engine, options, frames_out=frames_out, cancel=cancel,
+                                          on_start=bar.on_start, on_frame=bar.on_frame)
+                outcomes[index] = FileOutcome(src, dst, "done", result.frames, result.seconds, result.fps,
+                                              str(device), warnings=list(result.warnings), cuts=list(result.cuts),
+                                              frames_out=result.frames_out)
             except Interrupted as exc:  # run_files cancels only on Ctrl-C
                 cancel.set()
-                record(index, FileOutcome(src, dst, "failed", device=str(device),
-                                          error="interrupted; partial output removed", exception=exc))
+                outcomes[index] = fail(error="interrupted; partial output removed", exception=exc)
                 return
             except DeblurError as exc:
-                record(index, FileOutcome(src, dst, "failed", device=str(device), error=str(exc), exception=exc))
+                outcomes[index] = fail(error=str(exc), exception=exc)
             except Exception as exc:  # a bug on one file must not lose the rest of the batch
-                record(index, FileOutcome(src, dst, "failed", device=str(device),
-                                          error=f"internal error: {type(exc).__name__}: {exc}"))
+                outcomes[index] = fail(error=f"internal error: {type(exc).__name__}: {first_line(exc)}")
 
     workers = [Worker(worker, f"deblur-{d}", (d,)) for d in devices]
     try:

@@ -17,6 +17,8 @@ from fractions import Fraction
 from functools import cache
 from typing import Iterator
 
+from ..errors import first_line
+
 # The encoders this tool knows how to drive, in the order ``info`` lists them.
 KNOWN_ENCODERS = ("libx264", "libx265", "libvpx-vp9", "libsvtav1", "h264_nvenc", "hevc_nvenc", "prores_ks", "ffv1")
 PROBE_SIZE = 256  # large enough for every encoder's minimum frame size (NVENC's is above 128)
@@ -78,7 +80,7 @@ def encoder_status(name: str) -> EncoderStatus:
         try:
             context.open()
         except Exception as exc:  # av.error.*: PermissionError/OSError for NVENC without a driver, etc.
-            error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            error = first_line(exc)
         # Free the native encoder now (NVENC sessions are a limited resource); some
         # libraries print a summary as they close, hence inside the silenced block.
         del context

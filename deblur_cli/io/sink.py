@@ -26,9 +26,9 @@ from pathlib import Path
 
 import av
 
-from ..encoders import encoder_status
 from ..errors import OutputError
 from .colour import ColourInfo, HdrMetadata, output_colour, rgb_to_frame, tag
+from .encoders import encoder_status
 from .passthrough import Passthrough
 from .source import VideoFacts, describe_error
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import InputError, OutputError
+from ..io.images import is_frame_name
 from .batch import Job, is_video_name, plan_folder
-from .errors import InputError, OutputError
-from .frames_io import is_frame_name
 
 VIDEO, SEQUENCE, FOLDER = "video", "sequence", "folder"
 

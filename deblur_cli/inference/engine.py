@@ -6,17 +6,53 @@ before that, so memory does not grow with the clip's length. It also hides the
 network's constraints from callers: any frame size (replicate-padded to a
 multiple of 4 and cropped back), the channel order the weights expect, and the
 device and precision they run at.
+
+:class:`Engine` is the contract the pipeline relies on: ``reset()`` and
+``restore(frames)``. :class:`RecurrentEngine` and the tiled engines implement
+it with the network; :class:`ArrayEngine` turns any per-frame function (a
+test double, a recorder) into one.
 """
 
 from __future__ import annotations
+
+from typing import Iterable, Iterator, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import STFAN, STFANState
+from ..models import STFAN, STFANState
+from .streaming import restore_array, stream_arrays
 
 MULTIPLE = 4
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the pipeline needs of an engine: a stream of (H, W, 3) uint8/uint16 RGB frames in, restored out."""
+
+    def reset(self) -> None:
+        """Forget the recurrence: the next frame starts a new clip (or shot)."""
+
+    def restore(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Restored frames, one per input frame, in order, each the caller's own array.
+
+        ``reset()`` may be called between two frames of ``frames`` (at a scene
+        cut); it applies to the frames that come after it.
+        """
+
+
+class ArrayEngine:
+    """An :class:`Engine` made of a per-frame ``process_array``; subclasses define it (and ``reset``)."""
+
+    def reset(self) -> None:
+        pass
+
+    def process_array(self, frame: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def restore(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        return (self.process_array(frame) for frame in frames)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -81,11 +117,8 @@ class RecurrentEngine:
 
     def process_array(self, frame: np.ndarray) -> np.ndarray:
         """Restore one (H, W, 3) RGB frame of dtype uint8 or uint16; returns the same dtype."""
-        if frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"expected an (H, W, 3) RGB frame, got shape {frame.shape}")
-        peak = float(np.iinfo(frame.dtype).max)
-        # Integer samples cross to the device first (a quarter of the bytes), then convert there.
-        x = torch.from_numpy(np.ascontiguousarray(frame)).to(self.device, non_blocking=True).permute(2, 0, 1)
-        y = self.step(x.to(torch.float32) / peak)
-        y = (y.float() * peak).round_().permute(1, 2, 0).cpu().numpy()
-        return y.astype(frame.dtype)
+        return restore_array(self, frame)
+
+    def restore(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Restore a stream of frames with one frame queued on the device (see :mod:`.streaming`)."""
+        return stream_arrays(self, frames)

@@ -23,7 +23,8 @@ from typing import Any, Mapping
 
 import torch
 
-from .errors import WeightsError
+from ..errors import WeightsError, first_line
+from ..io.atomic import atomic_output
 
 META_KEY = "stfan_deblur"
 AUTHORS_STATE_KEY = "deblurnet_state_dict"
@@ -53,6 +54,7 @@ class WeightsMeta:
             "value_range": list(self.value_range),
             "recipe": dict(self.recipe),
             "metrics": dict(self.metrics),
+            "sha256": self.sha256,
         }
 
 
@@ -127,8 +129,7 @@ def _load_pickle(path: Path, sha: str) -> LoadedWeights:
             "only plain tensor checkpoints are accepted"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable weights file ({first})") from None
+        raise WeightsError(f"{path}: not a readable weights file ({first_line(exc)})") from None
     if not isinstance(ckpt, dict):
         raise WeightsError(f"{path}: not a checkpoint dictionary")
     if AUTHORS_STATE_KEY in ckpt:
@@ -218,51 +219,6 @@ def save_weights(state_dict: Mapping[str, torch.Tensor], path: str | Path, meta:
     meta.setdefault("source", "stfan-deblur")
     meta.setdefault("name", path.stem)
     meta["dtype"] = "float16" if half else "float32"
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_output(path) as temp:
+        save_file(tensors, str(temp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
     return sha256_of(path)
-
-
-def build_engine(weights: str | Path | None = None, device: str = "auto", fp16: bool = False, fac: str = "auto",
-                 tile: int | None = None):
-    """Everything between a ``--weights`` path and a ready engine.
-
-    ``fac`` ("auto" | "reference" | "triton") and the device's other speed
-    settings are applied with :func:`~deblur_cli.acceleration.accelerate` (on
-    CUDA: Triton FAC, channels_last, cudnn.benchmark; on the CPU nothing
-    changes). ``tile``: restore frames in tiles of this many pixels
-    (:class:`~deblur_cli.tiling.TiledEngine`, a multiple of 4, at least 16);
-    None or 0 means automatic: on CUDA frames are tiled only when they would
-    not fit in free GPU memory, on the CPU never.
-    """
-    from .acceleration import accelerate
-    from .devices import resolve_device, resolve_dtype
-    from .engine import MULTIPLE, RecurrentEngine
-    from .errors import OptionError
-    from .models import STFAN
-    from .ops.dispatch import FAC_IMPLS
-    from .tiling import AutoTiledEngine, TiledEngine, tile_overlap
-
-    if fac not in FAC_IMPLS:
-        raise OptionError(f"unknown FAC implementation {fac!r}: use one of {', '.join(FAC_IMPLS)}")
-    if tile and (tile < 16 or tile % MULTIPLE):
-        raise OptionError(f"--tile must be a multiple of {MULTIPLE} and at least 16 pixels, got {tile}")
-    torch_device = resolve_device(device)
-    dtype = resolve_dtype(torch_device, fp16)
-    loaded = load_weights(weights)
-    model = STFAN()
-    load_into(model, loaded)
-    settings = dict(channel_order=loaded.meta.channel_order, device=torch_device, dtype=dtype)
-    if tile:
-        engine = TiledEngine(model, tile=tile, overlap=tile_overlap(tile), **settings)
-    elif torch_device.type == "cuda":
-        engine = AutoTiledEngine(model, **settings)
-    else:
-        engine = RecurrentEngine(model, **settings)
-    accelerate(engine, fac)
-    engine.weights = loaded.meta
-    return engine

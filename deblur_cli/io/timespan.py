@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from .errors import OptionError
+from ..errors import OptionError
 
 _CLOCK = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d*)?)$")
 EPSILON = 1e-6  # seconds: a frame this close to a boundary counts as on it (float rounding of user times)

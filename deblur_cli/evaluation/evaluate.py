@@ -21,8 +21,9 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from . import frames_io
-from .errors import InputError
+from ..errors import InputError
+from ..io import images
+from ..io.images import FRAME_SUFFIXES, is_frame_name, natural_key
 from .metrics import mean_or_nan, psnr, ssim
 
 LAYOUTS = (("input", "GT"), ("blur", "sharp"))  # DVD, GoPro
@@ -124,7 +125,7 @@ class FolderSequence:
 
 
 def _frames_in(folder: Path) -> dict[str, Path]:
-    return {p.stem: p for p in folder.iterdir() if p.is_file() and frames_io.is_frame_name(p)}
+    return {p.stem: p for p in folder.iterdir() if p.is_file() and is_frame_name(p)}
 
 
 def _sequence_at(folder: Path, name: str) -> FolderSequence | None:
@@ -134,9 +135,9 @@ def _sequence_at(folder: Path, name: str) -> FolderSequence | None:
             missing = sorted(set(inputs) - set(truths))
             if missing:
                 raise InputError(f"{folder / blur_dir / missing[0]}: no ground-truth frame of that name in {sharp_dir}/")
-            keys = sorted(inputs, key=lambda k: frames_io.natural_key(inputs[k]))
+            keys = sorted(inputs, key=lambda k: natural_key(inputs[k]))
             if not keys:
-                raise InputError(f"{folder / blur_dir}: no frames ({', '.join(frames_io.FRAME_SUFFIXES)})")
+                raise InputError(f"{folder / blur_dir}: no frames ({', '.join(FRAME_SUFFIXES)})")
             return FolderSequence(name, [inputs[k] for k in keys], [truths[k] for k in keys])
     return None
 
@@ -157,7 +158,7 @@ def find_sequences(root: str | Path) -> list[FolderSequence]:
 
 def read_frame(path: Path) -> tuple[torch.Tensor, float]:
     """An image file as (3, H, W) float RGB in [0, 1], and its number of levels (255 or 65535)."""
-    array = frames_io.read_frame(path)
+    array = images.read_frame(path)
     levels = float(np.iinfo(array.dtype).max)
     return torch.from_numpy(array.astype(np.float32) / levels).permute(2, 0, 1), levels
 
@@ -190,7 +191,7 @@ def evaluate_folder(engine, root: str | Path, *, max_frames: int | None = None,
 def synthetic_clips(images: Sequence[torch.Tensor], profile: str, *, count: int, seq_len: int,
                     size: tuple[int, int], seed: int = VALIDATION_SEED) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """``count`` reproducible clips of one blur profile, named ``<profile>_<i>``."""
-    from .synth import SequenceGenerator
+    from ..synth import SequenceGenerator
 
     generator = SequenceGenerator(images, seq_len, size, seed=seed, profile=profile)
     clips = []
@@ -202,7 +203,7 @@ def synthetic_clips(images: Sequence[torch.Tensor], profile: str, *, count: int,
 
 def validation_images(folder: str | Path, device: str | torch.device = "cpu") -> list[torch.Tensor]:
     """The validation split of a photo folder (never trained on), loaded to ``device``."""
-    from .synth import list_images, load_images, split_images
+    from ..synth import list_images, load_images, split_images
 
     _, val = split_images(list_images(folder))
     if not val:

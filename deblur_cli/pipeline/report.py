@@ -11,10 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .atomic import atomic_output
+from .. import __version__
+from ..io.atomic import write_atomic
 from .batch import FileOutcome, summary_counts
-from .errors import OutputError
 
 REPORT_VERSION = 1
 
@@ -54,10 +53,4 @@ def build_report(outcomes: list[FileOutcome], *, planned: int, interrupted: bool
 
 def write_report(path: str | Path, outcomes: list[FileOutcome], *, planned: int, interrupted: bool = False) -> None:
     """Write the report to ``path`` all-or-nothing (OutputError if it cannot be written)."""
-    path = Path(path)
-    text = json.dumps(build_report(outcomes, planned=planned, interrupted=interrupted), indent=2) + "\n"
-    try:
-        with atomic_output(path) as temp:
-            temp.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise OutputError(f"cannot write the report {path}: {exc.strerror or exc}") from None
+    write_atomic(path, json.dumps(build_report(outcomes, planned=planned, interrupted=interrupted), indent=2) + "\n")

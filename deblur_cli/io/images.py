@@ -17,8 +17,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .atomic import atomic_output, same_file
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError, first_line
+from .atomic import same_file, write_atomic
 
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -100,8 +100,7 @@ def read_frame(path: str | Path) -> np.ndarray:
     except FileNotFoundError:
         raise InputError(f"frame not found: {path}") from None
     except Exception as exc:  # imageio and its plugins raise many unrelated types for a bad file
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a readable image ({detail})") from None
+        raise InputError(f"{path}: not a readable image ({first_line(exc)})") from None
     return _to_rgb(image, path)
 
 
@@ -194,11 +193,7 @@ class FrameWriter:
         """Write the next frame ((H, W, 3) uint8/uint16 RGB); returns its path."""
         data = encode_png(frame)
         path = self.folder / (self.pattern % self.next_index)
-        try:
-            with atomic_output(path) as temp:
-                temp.write_bytes(data)
-        except OSError as exc:
-            raise OutputError(f"cannot write frame {path}: {exc.strerror or exc}") from None
+        write_atomic(path, data)
         self.written.append(path)
         self.next_index += 1
         return path

@@ -19,15 +19,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import av
 import numpy as np
 
-from .errors import Interrupted, OutputError
+from ..errors import Interrupted, OutputError
+from ..inference.engine import Engine
+from ..io.source import describe_error
 from .scenecut import SceneCutDetector
-from .streaming import stream_arrays
-from .video.source import describe_error
 from .workers import Worker, wait_all
 
 QUEUE_SIZE = 4  # frames waiting between two stages; bounds memory, enough to overlap the stages
@@ -66,7 +66,7 @@ _END = object()
 class Stages:
     """Runs ``frames`` through ``engine`` into ``outputs`` on three threads."""
 
-    def __init__(self, frames: Iterable[TimedFrame], engine: Any, outputs: Outputs, *,
+    def __init__(self, frames: Iterable[TimedFrame], engine: Engine, outputs: Outputs, *,
                  detector: SceneCutDetector | None = None,
                  compose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
         self.frames, self.engine, self.outputs = frames, engine, outputs
@@ -132,11 +132,7 @@ class Stages:
                 pending.append((array if self.compose is not None else None, pts, time_base))
                 yield array
 
-        if hasattr(engine, "step") and hasattr(engine, "device"):
-            restored = stream_arrays(engine, arrays())  # keeps the next frame queued on the GPU
-        else:
-            restored = (engine.process_array(array) for array in arrays())
-        for array in restored:
+        for array in engine.restore(arrays()):
             original, pts, time_base = pending.popleft()
             shown = self.compose(original, array) if self.compose is not None else array
             self._put(self.restored, (array, shown, pts, time_base))

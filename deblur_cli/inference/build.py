@@ -1,0 +1,52 @@
+"""Everything between the user's ``--weights`` / ``--device`` / ``--fp16`` / ``--tile`` and a ready engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import OptionError
+from ..models import STFAN
+from ..models.weights import LoadedWeights, load_into, load_weights
+from ..ops.dispatch import FAC_IMPLS
+from .accelerate import accelerate
+from .devices import resolve_device, resolve_dtype
+from .engine import MULTIPLE, RecurrentEngine
+from .tiling import AutoTiledEngine, TiledEngine, tile_overlap
+
+
+def check_engine_options(fac: str = "auto", tile: int | None = None) -> None:
+    """Refuse an unknown FAC implementation or an unusable tile size before anything is loaded."""
+    if fac not in FAC_IMPLS:
+        raise OptionError(f"unknown FAC implementation {fac!r}: use one of {', '.join(FAC_IMPLS)}")
+    if tile and (tile < 16 or tile % MULTIPLE):
+        raise OptionError(f"--tile must be a multiple of {MULTIPLE} and at least 16 pixels, got {tile}")
+
+
+def build_engine(weights: str | Path | LoadedWeights | None = None, device: str = "auto", fp16: bool = False,
+                 fac: str = "auto", tile: int | None = None) -> RecurrentEngine:
+    """A ready engine for ``weights`` (a path, already loaded weights, or None for the default).
+
+    ``fac`` ("auto" | "reference" | "triton") and the device's other speed
+    settings are applied with :func:`~deblur_cli.inference.accelerate.accelerate`
+    (on CUDA: Triton FAC, channels_last, cudnn.benchmark; on the CPU nothing
+    changes). ``tile``: restore frames in tiles of this many pixels
+    (:class:`~deblur_cli.inference.tiling.TiledEngine`, a multiple of 4, at
+    least 16); None or 0 means automatic: on CUDA frames are tiled only when
+    they would not fit in free GPU memory, on the CPU never.
+    """
+    check_engine_options(fac, tile)
+    torch_device = resolve_device(device)
+    dtype = resolve_dtype(torch_device, fp16)
+    loaded = weights if isinstance(weights, LoadedWeights) else load_weights(weights)
+    model = STFAN()
+    load_into(model, loaded)
+    settings = dict(channel_order=loaded.meta.channel_order, device=torch_device, dtype=dtype)
+    if tile:
+        engine: RecurrentEngine = TiledEngine(model, tile=tile, overlap=tile_overlap(tile), **settings)
+    elif torch_device.type == "cuda":
+        engine = AutoTiledEngine(model, **settings)
+    else:
+        engine = RecurrentEngine(model, **settings)
+    accelerate(engine, fac)
+    engine.weights = loaded.meta
+    return engine
