@@ -359,8 +359,10 @@ def test_shell_completion_works_and_is_explained():
     assert "_STFAN_DEBLUR_COMPLETE=bash_source stfan-deblur" in run_cli(["--help"]).stdout
 
 
-def test_every_setting_has_an_environment_default():
+def test_every_setting_has_an_environment_default_but_destructive_flags_do_not():
     per_run = {"output_path", "start", "duration", "frames_out", "json_path"}  # paths and spans of one run
     for param in run_command.params:
-        if param.param_type_name == "option" and param.name not in per_run and param.name != "help":
+        if param.name == "overwrite":
+            assert param.envvar is None  # replacing files is asked for on the command line, every time
+        elif param.param_type_name == "option" and param.name not in per_run and param.name != "help":
             assert param.envvar == f"STFAN_DEBLUR_{param.name.upper()}" and param.show_envvar, param.name

@@ -18,7 +18,8 @@ import click
 from .. import __version__
 from ..errors import DeblurError, Interrupted
 from .info_cmd import info_command
-from .run_cmd import ENV, run_command
+from .options import ENV
+from .run_cmd import run_command
 
 DEFAULT_COMMAND = "run"
 DEBUG_ENV = ENV + "DEBUG"

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .run_cmd import ENV
+from .options import env
 
 
 def _section(console: Console, title: str, rows: list[tuple[str, Any]]) -> None:
@@ -63,7 +63,7 @@ def print_report(info: dict[str, Any], console: Console) -> None:
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--weights", type=click.Path(path_type=Path), envvar=ENV + "WEIGHTS", show_envvar=True,
+@click.option("--weights", type=click.Path(path_type=Path), **env("WEIGHTS"),
               help="Weights file to describe. Default: the weights shipped with the package.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def info_command(weights: Path | None, as_json: bool) -> None:

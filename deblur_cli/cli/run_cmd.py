@@ -6,29 +6,12 @@ from pathlib import Path
 
 import click
 
-ENV = "STFAN_DEBLUR_"
-COMPARE_MODES = ("side", "split")  # as deblur_cli.compare.MODES (not imported: --help stays free of numpy)
-FAC_CHOICES = ("auto", "reference", "triton")  # as deblur_cli.ops.dispatch.FAC_IMPLS
+from ..ops import FAC_IMPLS
+from ..pipeline import COMPARE_MODES
+from .options import GroupedCommand, TimeType, env, grouped
 
-
-class TimeType(click.ParamType):
-    """Seconds (12.5) or HH:MM:SS[.ms]; parsed by deblur_cli.timespan."""
-
-    name = "TIME"
-
-    def convert(self, value, param, ctx):
-        from ..errors import OptionError
-        from ..io.timespan import parse_time
-
-        try:
-            return parse_time(value)
-        except OptionError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def _env(name: str) -> dict:
-    return {"envvar": ENV + name, "show_envvar": True}
-
+io_option, model_option, encoding_option = grouped("Input and output"), grouped("Model"), grouped("Encoding")
+performance_option, reporting_option = grouped("Performance"), grouped("Reporting")
 
 EPILOG = """\b
 INPUT is a video file, a folder of image frames (PNG/JPEG...: a folder that holds
@@ -37,48 +20,48 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
 """
 
 
-@click.command(context_settings={"show_default": True}, epilog=EPILOG)
+@click.command(cls=GroupedCommand, context_settings={"show_default": True}, epilog=EPILOG)
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "output_path", required=True, type=click.Path(path_type=Path),
+@io_option("-o", "--output", "output_path", required=True, type=click.Path(path_type=Path),
               help="Output video; a folder when INPUT is a folder of videos. For an image-sequence INPUT: a video "
                    "if it has a video extension (.mp4, .mkv...), else a folder that receives PNG frames.")
-@click.option("--weights", type=click.Path(path_type=Path), **_env("WEIGHTS"),
+@model_option("--weights", type=click.Path(path_type=Path), **env("WEIGHTS"),
               help="Weights file: this project's .safetensors or the authors' best-ckpt.pth.tar. "
                    "Default: the weights shipped with the package.")
-@click.option("--device", default="auto", **_env("DEVICE"),
+@performance_option("--device", default="auto", **env("DEVICE"),
               help="auto, cpu, cuda, cuda:N; for folders also a list (cuda:0,cuda:1) or all.")
-@click.option("--fp16", is_flag=True, **_env("FP16"), help="Half precision (CUDA only).")
-@click.option("--crf", type=click.IntRange(0, 63), default=None, **_env("CRF"),
+@performance_option("--fp16", is_flag=True, **env("FP16"), help="Half precision (CUDA only).")
+@encoding_option("--crf", type=click.IntRange(0, 63), default=None, **env("CRF"),
               help="Encoder quality (lower is better). Default: the codec's default of this tool (18 for x264).")
-@click.option("--preset", default=None, **_env("PRESET"), help="Encoder speed preset, e.g. veryfast, medium, slow.")
-@click.option("--codec", default=None, **_env("CODEC"),
+@encoding_option("--preset", default=None, **env("PRESET"), help="Encoder speed preset, e.g. veryfast, medium, slow.")
+@encoding_option("--codec", default=None, **env("CODEC"),
               help="Video encoder, e.g. libx264 (default), libx265, libvpx-vp9, h264_nvenc.")
-@click.option("--start", type=TimeType(), default=None,
+@io_option("--start", type=TimeType(), default=None,
               help="Process from this time on (seconds, or HH:MM:SS[.ms]), counted from the first frame. The output's "
                    "timestamps then begin at 0; audio is copied from the first audio packet at or after the first "
                    "frame kept (no re-encoding).")
-@click.option("--duration", type=TimeType(), default=None,
+@io_option("--duration", type=TimeType(), default=None,
               help="Process this long (seconds, or HH:MM:SS[.ms]); audio is cut to the same span at packet boundaries.")
-@click.option("--compare", type=click.Choice(COMPARE_MODES), default=None, **_env("COMPARE"),
+@io_option("--compare", type=click.Choice(COMPARE_MODES), default=None, **env("COMPARE"),
               help="Make the output a before/after composite: side = input left, restored right (double width); "
                    "split = left half input, right half restored, with a divider line.")
-@click.option("--frames-out", type=click.Path(path_type=Path), default=None,
+@io_option("--frames-out", type=click.Path(path_type=Path), default=None,
               help="Also write every restored frame (never the --compare composite) as numbered PNGs into this "
                    "folder; the video OUTPUT is written too. For a folder of videos, one sub-folder per video.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+@reporting_option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="Write a machine-readable report (per file and totals) to this file, atomically.")
-@click.option("--fps", type=click.FloatRange(0, 1000, min_open=True), default=30.0, **_env("FPS"),
+@io_option("--fps", type=click.FloatRange(0, 1000, min_open=True), default=30.0, **env("FPS"),
               help="Frame rate given to an image-sequence INPUT (ignored for videos).")
-@click.option("--scene-cuts/--no-scene-cuts", default=True, **_env("SCENE_CUTS"),
+@model_option("--scene-cuts/--no-scene-cuts", default=True, **env("SCENE_CUTS"),
               help="Detect hard scene cuts and restart the network's memory at each one.")
-@click.option("--tile", type=click.IntRange(min=0), default=0, **_env("TILE"),
+@performance_option("--tile", type=click.IntRange(min=0), default=0, **env("TILE"),
               help="Restore frames in tiles of N pixels (a multiple of 4, at least 16) to save GPU memory. "
                    "0: automatic (tiles on CUDA only when a frame would not fit in free memory; never on the CPU).")
-@click.option("--fac", type=click.Choice(FAC_CHOICES), default="auto", **_env("FAC"),
+@performance_option("--fac", type=click.Choice(FAC_IMPLS), default="auto", **env("FAC"),
               help="Advanced: filter-adaptive convolution kernels. auto = Triton on CUDA when installed, "
                    "else the PyTorch reference.")
-@click.option("--overwrite", is_flag=True, **_env("OVERWRITE"), help="Replace outputs that already exist.")
-@click.option("-q", "--quiet", is_flag=True, **_env("QUIET"), help="No progress bars and no summary.")
+@io_option("--overwrite", is_flag=True, help="Replace outputs that already exist (never read from the environment).")
+@reporting_option("-q", "--quiet", is_flag=True, **env("QUIET"), help="No progress bars and no summary.")
 def run_command(input_path: Path, output_path: Path, weights: Path | None, device: str, fp16: bool,
                 crf: int | None, preset: str | None, codec: str | None, start: float | None, duration: float | None,
                 compare: str | None, frames_out: Path | None, json_path: Path | None, fps: float, scene_cuts: bool,

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, OutputError
+from .options import env
 
-ENV = "STFAN_DEBLUR_"
 SETTINGS = {"show_default": True}
 DEFAULT_IMAGES = Path("..") / "shared" / "train-images"  # beside a checkout of the repository
 
@@ -38,14 +38,18 @@ def images_option(func):
                         help=f"Folder of sharp photos. Default: {DEFAULT_IMAGES} if it exists.")(func)
 
 
-def weights_options(func):
-    func = click.option("--fp16", is_flag=True, envvar=ENV + "FP16", show_envvar=True,
-                        help="Half precision (CUDA only).")(func)
-    func = click.option("--device", default="auto", envvar=ENV + "DEVICE", show_envvar=True,
-                        help="auto, cpu, cuda or cuda:N.")(func)
-    return click.option("--weights", type=click.Path(path_type=Path), envvar=ENV + "WEIGHTS", show_envvar=True,
-                        help="Weights file (.safetensors of this project or the authors' .pth.tar). "
-                             "Default: the shipped weights.")(func)
+def weights_options(command: str):
+    """--weights, --device and --fp16 of a command that runs the network."""
+
+    def decorate(func):
+        func = click.option("--fp16", is_flag=True, **env("FP16", command), help="Half precision (CUDA only).")(func)
+        func = click.option("--device", default="auto", **env("DEVICE", command),
+                            help="auto, cpu, cuda or cuda:N.")(func)
+        return click.option("--weights", type=click.Path(path_type=Path), **env("WEIGHTS", command),
+                            help="Weights file (.safetensors of this project or the authors' .pth.tar). "
+                                 "Default: the shipped weights.")(func)
+
+    return decorate
 
 
 # ----------------------------------------------------------------------------- train
@@ -74,7 +78,7 @@ def weights_options(func):
               help="Stop after this many seconds of training; the learning rate decays on the clock.")
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="Start from these weights (fine-tune) instead of from scratch.")
-@click.option("--device", default="auto", envvar=ENV + "DEVICE", show_envvar=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--device", default="auto", **env("DEVICE", "train"), help="auto, cpu, cuda or cuda:N.")
 @click.option("--export", "export_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the final weights. Default: RUN_DIR/stfan_synth.safetensors.")
 def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr, val_every, val_size, val_clips,
@@ -100,7 +104,7 @@ def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr
 
 @click.command(context_settings=SETTINGS)
 @click.argument("dataset", required=False, type=click.Path(path_type=Path))
-@weights_options
+@weights_options("eval")
 @click.option("--synthetic", type=click.Choice(["shake", "sharp", "both"]), default=None,
               help="Score synthetic clips made from the validation split of --images instead of DATASET.")
 @images_option
@@ -153,7 +157,7 @@ def eval_command(dataset, weights, device, fp16, synthetic, images, clips, frame
 @click.command(context_settings=SETTINGS)
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("stfan-demo"),
               help="Folder for blurry.mp4, deblurred.mp4 and side_by_side.mp4.")
-@weights_options
+@weights_options("demo")
 @click.option("--frames", type=click.IntRange(2, 240), default=24, help="Length of the demo clip.")
 @click.option("--overwrite", is_flag=True, help="Replace the demo files if they exist.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

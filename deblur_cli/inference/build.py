@@ -7,7 +7,7 @@ from pathlib import Path
 from ..errors import OptionError
 from ..models import STFAN
 from ..models.weights import LoadedWeights, load_into, load_weights
-from ..ops.dispatch import FAC_IMPLS
+from ..ops import FAC_IMPLS
 from .accelerate import accelerate
 from .devices import resolve_device, resolve_dtype
 from .engine import MULTIPLE, RecurrentEngine

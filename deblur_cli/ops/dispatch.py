@@ -15,9 +15,8 @@ import os
 import torch
 
 from ..errors import DeviceError
+from . import FAC_IMPLS
 from .fac import FacOp, FusedFacOp, fac_reference
-
-FAC_IMPLS = ("reference", "triton", "auto")
 
 
 def triton_available() -> bool:

@@ -1,1 +1,7 @@
-"""decode -> engine -> encode for one file (:mod:`.video`), for many (:mod:`.batch`), and the ``run`` call (:mod:`.runner`)."""
+"""decode -> engine -> encode for one file (:mod:`.video`), for many (:mod:`.batch`), and the ``run`` call (:mod:`.runner`).
+
+Importing this package imports nothing heavy (the command line reads the choices below for ``--help``).
+"""
+
+# Before/after layouts of ``--compare`` (:mod:`.compare` draws them).
+COMPARE_MODES: tuple[str, ...] = ("side", "split")

@@ -11,8 +11,10 @@ from typing import Literal
 
 import numpy as np
 
+from . import COMPARE_MODES
+
 Mode = Literal["side", "split"]
-MODES: tuple[str, ...] = ("side", "split")
+MODES = COMPARE_MODES
 DIVIDER_FRACTION = 1 / 480  # divider width relative to the frame width: 4 px at 1920
 DIVIDER_LEVEL = 1.0  # divider brightness as a fraction of full scale (white)
 
