@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,18 @@ GOLDEN = SHARED / "reference" / "stfan_golden.npz"
 MANIFEST = SHARED / "reference" / "stfan_checkpoint_manifest.json"
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Decide Triton's mode once, for the whole session and before any test module imports triton.
+
+    Triton reads TRITON_INTERPRET when a kernel is defined, so a module that set it
+    on import (and one that cleared it) made results depend on test order. Without a
+    GPU every Triton kernel runs in the interpreter; tests that need the variable
+    absent remove it with monkeypatch for their own duration.
+    """
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(scope="session")

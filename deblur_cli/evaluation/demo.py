@@ -107,7 +107,7 @@ def read_clip(path: Path) -> list[np.ndarray]:
 
 
 class _RecordingEngine:
-    """An :class:`~deblur_cli.inference.engine.Engine` that passes frames to the real one and keeps what went in and came out."""
+    """An :class:`~deblur_cli.inference.engine.Engine` passing frames to the real one, keeping what went in and out."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
