@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..ops import FAC_IMPLS
-from ..pipeline import COMPARE_MODES
+from ..pipeline import COMPARE_MODES, DEFAULT_SEGMENT_S
 from .options import GroupedCommand, TimeType, env, grouped
 
 io_option, model_option, encoding_option = grouped("Input and output"), grouped("Model"), grouped("Encoding")
@@ -29,7 +29,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
               help="Weights file: this project's .safetensors or the authors' best-ckpt.pth.tar. "
                    "Default: the weights shipped with the package.")
 @performance_option("--device", default="auto", **env("DEVICE"),
-              help="auto, cpu, cuda, cuda:N; for folders also a list (cuda:0,cuda:1) or all.")
+              help="auto, cpu, cuda, cuda:N, or a list (cuda:0,cuda:1) or all: a folder's files and a long "
+                   "video's segments are spread over them.")
 @performance_option("--fp16", is_flag=True, **env("FP16"), help="Half precision (CUDA only).")
 @encoding_option("--crf", type=click.IntRange(0, 63), default=None, **env("CRF"),
               help="Encoder quality (lower is better). Default: the codec's default of this tool (18 for x264).")
@@ -60,12 +61,24 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
 @performance_option("--fac", type=click.Choice(FAC_IMPLS), default="auto", **env("FAC"),
               help="Advanced: filter-adaptive convolution kernels. auto = Triton on CUDA when installed, "
                    "else the PyTorch reference.")
+@performance_option("--segment", type=click.FloatRange(min=0), default=DEFAULT_SEGMENT_S, metavar="SECONDS",
+              **env("SEGMENT"),
+              help="Restore a long video in segments of about this many seconds, cut at keyframes, each one kept "
+                   "on disk when done: after a crash or Ctrl-C the same command resumes. Several devices (or --ray) "
+                   "share one video's segments. 0: in one pass.")
+@performance_option("--resume/--no-resume", default=True, **env("RESUME"),
+              help="Keep the finished segments of an earlier run of the same command (--no-resume: start over).")
+@performance_option("--ray", default=None, is_flag=False, flag_value="local", metavar="[ADDRESS]", **env("RAY"),
+              help="Run files and segments as Ray tasks (one GPU each, or one CPU on a cluster without GPUs): "
+                   "auto = the running cluster (ray start --head), ADDRESS = that cluster, no value = the running "
+                   "one or a new local one. Needs pip install 'stfan-deblur[ray]'; files on storage all nodes see.")
 @io_option("--overwrite", is_flag=True, help="Replace outputs that already exist (never read from the environment).")
 @reporting_option("-q", "--quiet", is_flag=True, **env("QUIET"), help="No progress bars and no summary.")
 def run_command(input_path: Path, output_path: Path, weights: Path | None, device: str, fp16: bool,
                 crf: int | None, preset: str | None, codec: str | None, start: float | None, duration: float | None,
                 compare: str | None, frames_out: Path | None, json_path: Path | None, fps: float, scene_cuts: bool,
-                tile: int, fac: str, overwrite: bool, quiet: bool) -> None:
+                tile: int, fac: str, segment: float, resume: bool, ray: str | None, overwrite: bool,
+                quiet: bool) -> None:
     """Deblur INPUT (a video, an image sequence, or a folder of videos) into OUTPUT."""
     from ..errors import BatchInterrupted
     from ..pipeline.runner import deblur_path
@@ -78,7 +91,7 @@ def run_command(input_path: Path, output_path: Path, weights: Path | None, devic
             input_path, output_path, weights=weights, device=device, fp16=fp16, fac=fac, tile=tile or None,
             frames_out=frames_out, json_path=json_path, overwrite=overwrite, reporter=reporter,
             codec=codec, crf=crf, preset=preset, start=start, duration=duration, compare=compare,
-            scene_cuts=scene_cuts, fps=fps)
+            scene_cuts=scene_cuts, fps=fps, segment=segment, resume=resume, ray=ray)
     except BatchInterrupted as exc:
         if any(o.status == "done" for o in exc.outcomes):  # only a batch can have finished files
             print_summary(exc.outcomes, reporter.console, quiet=quiet)

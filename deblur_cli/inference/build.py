@@ -49,4 +49,11 @@ def build_engine(weights: str | Path | LoadedWeights | None = None, device: str 
         engine = RecurrentEngine(model, **settings)
     accelerate(engine, fac)
     engine.weights = loaded.meta
+    engine.identity = engine_identity(loaded, fp16, fac, tile)
     return engine
+
+
+def engine_identity(weights: LoadedWeights, fp16: bool = False, fac: str = "auto",
+                    tile: int | None = None) -> dict:
+    """What of an engine shapes its output, whatever the device: a resumed run must match it (pipeline.journal)."""
+    return {"weights_sha256": weights.meta.sha256, "fp16": bool(fp16), "fac": fac, "tile": tile or None}

@@ -270,14 +270,7 @@ class VideoSink:
 
     def _setup(self, rate: Fraction) -> None:
         plan, facts = self.plan, self.facts
-        stream = self.container.add_stream(plan.codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = facts.width, facts.height, plan.pix_fmt
-        stream.time_base = self.time_base
-        stream.codec_context.time_base = self.time_base
-        stream.options = dict(plan.options)
-        if plan.muxer == "avi":
-            stream.codec_context.max_b_frames = 0  # AVI has no presentation timestamps to reorder by
-        tag(stream.codec_context, self.colour)
+        stream = self._add_video_stream(rate)
         if facts.rotation:
             stream.set_display_rotation(facts.rotation)
         stream.metadata.update(facts.video_tags)
@@ -290,6 +283,19 @@ class VideoSink:
         except (ValueError, av.error.FFmpegError) as exc:
             raise OutputError(f"cannot start the {plan.codec} encoder / {plan.muxer} output "
                               f"({describe_error(exc)}); check --codec, --preset and --crf") from None
+
+    def _add_video_stream(self, rate: Fraction) -> av.video.stream.VideoStream:
+        """The encoded video stream (:mod:`.concat` copies already encoded parts instead)."""
+        plan, facts = self.plan, self.facts
+        stream = self.container.add_stream(plan.codec, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = facts.width, facts.height, plan.pix_fmt
+        stream.time_base = self.time_base
+        stream.codec_context.time_base = self.time_base
+        stream.options = dict(plan.options)
+        if plan.muxer == "avi":
+            stream.codec_context.max_b_frames = 0  # AVI has no presentation timestamps to reorder by
+        tag(stream.codec_context, self.colour)
+        return stream
 
     def _output_pts(self, pts: int | None, time_base: Fraction | None) -> int:
         """The input frame's timestamp in the output time base, kept strictly increasing."""

@@ -5,3 +5,6 @@ Importing this package imports nothing heavy (the command line reads the choices
 
 # Before/after layouts of ``--compare`` (:mod:`.compare` draws them).
 COMPARE_MODES: tuple[str, ...] = ("side", "split")
+
+# Long videos are restored in segments of about this many seconds (``--segment``; :mod:`.segments`).
+DEFAULT_SEGMENT_S: float = 30.0

@@ -8,18 +8,20 @@ A single input runs through the same code, so both report alike.
 
 from __future__ import annotations
 
-import queue
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
 from ..errors import BatchInterrupted, DeblurError, Interrupted, OutputError, first_line
 from ..inference.engine import Engine
+from .distribute import Board, PartItem, SplitFile, device_names, fail, join, make_item_part
+from .journal import is_work_folder
 from .options import VideoOptions
 from .progress import NULL_REPORTER, Reporter
-from .video import deblur_video
+from .split import SplitVideo, engine_identity
+from .video import VideoResult, deblur_video
 from .workers import Worker, wait_all
 
 VIDEO_EXTENSIONS = frozenset(
@@ -73,6 +75,8 @@ def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = Non
         if output_dir in path.resolve().parents:
             continue  # our own outputs when the output folder lies inside the input folder
         relative = path.relative_to(input_dir)
+        if any(is_work_folder(Path(name)) for name in relative.parts[:-1]):
+            continue  # the parts of a segmented run (pipeline.journal)
         frames = None if frames_out is None else frames_out / relative.with_suffix("")
         jobs.append(Job(path, output_dir / relative, frames))
     return jobs
@@ -83,8 +87,8 @@ EngineFactory = Callable[[Any], Engine]  # device -> engine
 
 def _interrupted_message(outcomes: list[FileOutcome], planned: int) -> str:
     finished = [o.input.name for o in outcomes if o.status == "done"]
-    if planned == 1:
-        return "interrupted; partial output removed"
+    if planned == 1:  # a lone long video says which of its segments were kept
+        return outcomes[0].error if outcomes and outcomes[0].error else "interrupted; partial output removed"
     names = ", ".join(finished[:MAX_NAMES_LISTED]) + (f" and {len(finished) - MAX_NAMES_LISTED} more"
                                                       if len(finished) > MAX_NAMES_LISTED else "")
     which = f" ({names})" if finished else ""
@@ -111,40 +115,80 @@ def run_files(
     """
     options = options or VideoOptions()
     jobs = [Job(*job) for job in jobs]
-    queued: "queue.Queue[tuple[int, Job]]" = queue.Queue()
-    for index, job in enumerate(jobs):
-        queued.put((index, job))
+    board = Board(enumerate(jobs))  # files, and the segments of long videos (pipeline.distribute)
     outcomes: list[FileOutcome | None] = [None] * len(jobs)
     cancel = threading.Event()
 
+    def done(index: int, result: VideoResult, device: str) -> None:
+        src, dst, _ = jobs[index]
+        outcomes[index] = FileOutcome(src, dst, "done", result.frames, result.seconds, result.fps, device,
+                                      warnings=list(result.warnings), cuts=list(result.cuts),
+                                      frames_out=result.frames_out)
+
+    def stop(index: int, exc: BaseException, device: str, split: bool = False) -> bool:
+        """Record a failed file; True when the worker must stop (Ctrl-C: run_files cancels only then)."""
+        src, dst, _ = jobs[index]
+        fail = partial(FileOutcome, src, dst, "failed", device=device)
+        if isinstance(exc, Interrupted):
+            cancel.set()
+            outcomes[index] = fail(error=str(exc) if split else "interrupted; partial output removed", exception=exc)
+            return True
+        if isinstance(exc, DeblurError):
+            outcomes[index] = fail(error=str(exc), exception=exc)
+        else:  # a bug on one file must not lose the rest of the batch
+            outcomes[index] = fail(error=f"internal error: {type(exc).__name__}: {first_line(exc)}")
+        return False
+
+    def part(item: PartItem, engine: Engine | None, device: Any) -> tuple[Engine | None, bool]:
+        """Make one segment of a split file (and join the file after its last); (engine, whether to stop)."""
+        file = item.file
+        try:
+            engine = engine or make_engine(device)
+            if not file.failed and make_item_part(item, engine, str(device), cancel):
+                done(file.index, join(file), device_names(file))
+        except Exception as exc:
+            error = fail(file, exc)
+            return engine, error is not None and stop(file.index, error, device_names(file) or str(device), True)
+        return engine, False
+
     def worker(device: Any) -> None:
         engine = None
-        while not cancel.is_set():
-            try:
-                index, (src, dst, frames_out) = queued.get_nowait()
-            except queue.Empty:
-                return
+        while (item := board.take(cancel)) is not None:
+            if isinstance(item, PartItem):
+                board.settle()
+                engine, halt = part(item, engine, device)
+                if halt:
+                    return
+                continue
+            index, (src, dst, frames_out) = item
             if skip_existing and dst.exists() and not options.overwrite:
+                board.settle()
                 outcomes[index] = FileOutcome(src, dst, "skipped", error="output exists (use --overwrite)")
                 continue
-            fail = partial(FileOutcome, src, dst, "failed", device=str(device))
             try:
-                if engine is None:
-                    engine = make_engine(device)
+                engine = engine or make_engine(device)
+                split = None if frames_out is not None else \
+                    SplitVideo.prepare(src, dst, options, engine_identity(engine))
+            except Exception as exc:
+                board.settle()
+                if stop(index, exc, str(device)):
+                    return
+                continue
+            if split is not None:  # a long video: every device helps with its segments
+                file = SplitFile.start(index, split, reporter, src.name)
+                board.settle(file.items())
+                if not split.pending and part(PartItem(file, None), engine, device)[1]:  # all kept from before
+                    return
+                continue
+            board.settle()
+            try:
                 with reporter.file(src.name) as bar:
-                    result = deblur_video(src, dst, engine, options, frames_out=frames_out, cancel=cancel,
-                                          on_start=bar.on_start, on_frame=bar.on_frame)
-                outcomes[index] = FileOutcome(src, dst, "done", result.frames, result.seconds, result.fps,
-                                              str(device), warnings=list(result.warnings), cuts=list(result.cuts),
-                                              frames_out=result.frames_out)
-            except Interrupted as exc:  # run_files cancels only on Ctrl-C
-                cancel.set()
-                outcomes[index] = fail(error="interrupted; partial output removed", exception=exc)
-                return
-            except DeblurError as exc:
-                outcomes[index] = fail(error=str(exc), exception=exc)
-            except Exception as exc:  # a bug on one file must not lose the rest of the batch
-                outcomes[index] = fail(error=f"internal error: {type(exc).__name__}: {first_line(exc)}")
+                    result = deblur_video(src, dst, engine, replace(options, segment=0), frames_out=frames_out,
+                                          cancel=cancel, on_start=bar.on_start, on_frame=bar.on_frame)
+                done(index, result, str(device))
+            except Exception as exc:
+                if stop(index, exc, str(device)):
+                    return
 
     workers = [Worker(worker, f"deblur-{d}", (d,)) for d in devices]
     try:

@@ -15,7 +15,9 @@ from typing import Any, TypeVar
 from ..errors import OptionError
 from ..io.sequence import DEFAULT_FPS, frame_rate
 from ..io.timespan import Span
+from . import DEFAULT_SEGMENT_S
 from .compare import MODES
+from .segments import DEFAULT_WARMUP
 
 T = TypeVar("T")
 
@@ -49,10 +51,20 @@ class VideoOptions:
     scene_cuts: bool = True
     fps: float | str = DEFAULT_FPS
     overwrite: bool = False
+    # Long videos (see pipeline.segments): restored in segments of this many seconds (0: in one pass),
+    # each after ``warmup`` frames that rebuild the recurrence; a later run keeps finished segments if ``resume``.
+    segment: float = DEFAULT_SEGMENT_S
+    warmup: int = DEFAULT_WARMUP
+    resume: bool = True
 
     def __post_init__(self) -> None:
         if self.compare is not None and self.compare not in MODES:
             raise OptionError(f"unknown comparison mode {self.compare!r}: use one of {', '.join(MODES)}")
+        if not (isinstance(self.segment, (int, float)) and 0 <= self.segment < float("inf")):
+            raise OptionError(f"--segment must be a number of seconds, 0 or more (0: no segments), "
+                              f"got {self.segment!r}")
+        if not isinstance(self.warmup, int) or self.warmup < 0:
+            raise OptionError(f"warm-up must be a whole number of frames, 0 or more, got {self.warmup!r}")
         self.span  # noqa: B018 -- parses --start/--duration now
         frame_rate(self.fps)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import BatchInterrupted, DeblurError
 from .batch import FileOutcome, run_files
-from .inputs import FOLDER, plan_jobs
+from .inputs import FOLDER, SEQUENCE, plan_jobs
 from .options import EngineOptions, VideoOptions, split_settings, with_settings
 from .progress import NULL_REPORTER, Reporter
 
@@ -37,6 +37,7 @@ def deblur_path(
     frames_out: str | Path | None = None,
     json_path: str | Path | None = None,
     reporter: Reporter = NULL_REPORTER,
+    ray: str | None = None,
     **settings: Any,
 ) -> RunSummary:
     """Deblur a video, an image sequence or a folder of videos.
@@ -48,7 +49,10 @@ def deblur_path(
     the two records. A single input that fails raises its error (after the
     report is written); a folder records failures in the outcomes and goes on.
     Ctrl-C raises :class:`~deblur_cli.errors.BatchInterrupted` with the
-    outcomes so far.
+    outcomes so far. Long videos go in resumable segments (``segment``,
+    ``resume``; :mod:`.split`) spread over the devices; ``ray``: run the files
+    and segments as Ray tasks instead ("local", "auto" or a cluster address;
+    :mod:`.cluster`).
     """
     from ..inference import build
     from ..inference.devices import resolve_devices
@@ -59,8 +63,8 @@ def deblur_path(
     video_options = with_settings(video_options, VideoOptions, video_settings)
     input_path, output_path = Path(input_path), Path(output_path)
     kind, jobs = plan_jobs(input_path, output_path, None if frames_out is None else Path(frames_out))
-    devices = resolve_devices(engine_options.device)
-    if kind != FOLDER:
+    devices = resolve_devices(engine_options.device) if ray is None else []
+    if kind == SEQUENCE:  # a video's segments, and a folder's files, are spread over the devices
         devices = devices[:1]
     loaded = load_weights(engine_options.weights)  # fail on bad weights before any file is touched
 
@@ -76,8 +80,16 @@ def deblur_path(
 
     try:
         with reporter.session(len(jobs)):
-            outcomes = run_files(jobs, make_engine, devices, video_options, skip_existing=kind == FOLDER,
-                                 reporter=reporter)
+            if ray is not None:
+                from .cluster import run_on_ray
+
+                o = engine_options
+                identity = build.engine_identity(loaded, o.fp16, o.fac, o.tile)
+                outcomes = run_on_ray(jobs, engine_options, identity, video_options, ray,
+                                      skip_existing=kind == FOLDER, reporter=reporter)
+            else:
+                outcomes = run_files(jobs, make_engine, devices, video_options, skip_existing=kind == FOLDER,
+                                     reporter=reporter)
     except BatchInterrupted as exc:
         report(exc.outcomes, interrupted=True)
         raise

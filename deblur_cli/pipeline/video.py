@@ -136,6 +136,12 @@ def deblur_video(
     run = _Run(Path(input_path), Path(output_path), engine, options, None if frames_out is None else Path(frames_out))
     started = time.perf_counter()
     try:
+        if frames_out is None:  # a long video goes in resumable segments (pipeline.split); a short one as below
+            from .split import SplitVideo, engine_identity, run_in_parts
+
+            split = SplitVideo.prepare(run.input, run.output, options, engine_identity(engine))
+            if split is not None:
+                return run_in_parts(split, engine, on_start, on_frame, cancel)
         return _deblur(run, on_start, on_frame, cancel, started)
     except KeyboardInterrupt:
         raise Interrupted("interrupted; partial output removed") from None

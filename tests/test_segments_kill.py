@@ -1,0 +1,84 @@
+"""A segmented run killed with SIGKILL (no clean-up of any kind) at several points, then run again.
+
+The second run must finish with exactly what an uninterrupted run makes:
+same frames, timestamps and audio, and no work folder left.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deblur_cli.io.atomic import temporary_owner
+from deblur_cli.pipeline.journal import JOURNAL_NAME, work_folder
+from deblur_cli.pipeline.video import deblur_video
+from tests.clipgen import packet_bytes
+from tests.test_pipeline import IdentityEngine
+from tests.test_segments import SEGMENT, long_clip, times
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Runs deblur_video in a child process that SIGKILLs itself at the point named by argv[3].
+CHILD = r"""
+import os, signal, sys
+sys.path.insert(0, {repo!r})
+import deblur_cli.io.concat as concat
+import deblur_cli.pipeline.journal as journal
+from deblur_cli.pipeline.video import deblur_video
+from tests.test_pipeline import IdentityEngine
+
+def die(*_):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+src, dst, point = sys.argv[1:4]
+engine = IdentityEngine()
+if point == "after-part-1":  # the moment the first part is in the journal
+    save = journal.save
+    journal.save = lambda folder, state: (save(folder, state), len(state.parts) == 1 and die())
+elif point == "during-part-2":  # a few frames into the second segment, after its warm-up
+    engine = IdentityEngine(on_call=lambda n: n == 24 + 8 + 5 and die())
+elif point == "during-join":  # half-way through remuxing the parts into the output
+    write = concat.JoinSink.write_packet
+    concat.JoinSink.write_packet = lambda self, p: (write(self, p), self.frames_written == 40 and die())
+deblur_video(src, dst, engine, segment={segment})
+print("not killed")
+"""
+
+
+@pytest.fixture(scope="module")
+def clip_and_reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kill")
+    src = long_clip(folder / "in.mp4")
+    reference = folder / "reference.mp4"
+    deblur_video(src, reference, IdentityEngine(), segment=SEGMENT)
+    return src, reference
+
+
+@pytest.mark.parametrize("point, kept", [("after-part-1", 1), ("during-part-2", 1), ("during-join", 3)])
+def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path, clip_and_reference, point, kept):
+    src, reference = clip_and_reference
+    dst = tmp_path / "out.mp4"
+    child = subprocess.Popen([sys.executable, "-c", CHILD.format(repo=str(REPO), segment=SEGMENT), src, dst, point],
+                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = child.communicate(timeout=300)
+    assert child.returncode == -signal.SIGKILL, output
+    assert not dst.exists() and (work_folder(dst) / JOURNAL_NAME).is_file()
+
+    engine = IdentityEngine()
+    result = deblur_video(src, dst, engine, segment=SEGMENT)
+    assert result.warnings == [f"resumed an earlier run: {kept} of 3 segments kept"]
+    assert result.frames == 75 and (engine.calls == 0) == (kept == 3)
+    got, want = times(dst), times(reference)
+    assert got[0] == want[0]  # timestamps
+    assert all(np.array_equal(a, b) for a, b in zip(got[1], want[1]))  # pictures
+    assert packet_bytes(dst) == packet_bytes(reference)  # audio
+    assert not work_folder(dst).exists()
+    # The killed process could not remove its own temporary output; nothing else may remain.
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert all(temporary_owner(p) == child.pid for p in left), left
+    assert bool(left) == (point == "during-join")
