@@ -213,7 +213,8 @@ class _Driver:
         for ref in self.waiting:
             self.ray.cancel(ref)
         try:
-            self.ray.wait(list(self.waiting), num_returns=len(self.waiting), timeout=CANCEL_WAIT_S)
+            if self.waiting:
+                self.ray.wait(list(self.waiting), num_returns=len(self.waiting), timeout=CANCEL_WAIT_S)
         except KeyboardInterrupt:
             pass
         for index in {index for index, _ in self.waiting.values()}:

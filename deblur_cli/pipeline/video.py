@@ -131,6 +131,12 @@ def deblur_video(
     Raises InputError / OutputError / OptionError for bad files or settings,
     Interrupted after Ctrl-C or ``cancel``; in every failure case no output (and
     no temporary file) remains.
+
+    A video longer than about 1.5 ``segment`` seconds (default 30; 0: never) is
+    restored in segments cut at keyframes, each encoded into a part kept in a
+    hidden work folder beside the output and joined at the end (:mod:`.split`):
+    a failed or interrupted run leaves those parts, and the same call resumes
+    from them (``resume=False``: starts over). Not with ``frames_out``.
     """
     options = with_settings(options, VideoOptions, settings)
     run = _Run(Path(input_path), Path(output_path), engine, options, None if frames_out is None else Path(frames_out))
