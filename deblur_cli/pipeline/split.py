@@ -95,7 +95,8 @@ class SplitVideo:
         plan = plan_encoder(output, shown, **options.encode)
         copy = plan_copy(input, shown.other_streams, plan.muxer, output.suffix.lower())
         window = None if span.whole else Window(start=float(shift) if span.start > 0 else None, end=end, shift=shift)
-        settings = {**{k: getattr(options, k) for k in SHAPING}, **identity,
+        settings = {**{k: getattr(options, k) for k in SHAPING}, "start": span.start, "duration": span.duration,
+                    **identity,
                     "container": plan.muxer, "encoder": plan.codec, "pixel format": plan.pix_fmt,
                     "encoder options": plan.options}
         wanted = jr.Journal(jr.input_identity(input), settings, [s.as_dict() for s in segments])
