@@ -49,7 +49,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
               help="Also write every restored frame (never the --compare composite) as numbered PNGs into this "
                    "folder; the video OUTPUT is written too. For a folder of videos, one sub-folder per video.")
 @reporting_option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Write a machine-readable report (per file and totals) to this file, atomically.")
+              help="Write a machine-readable report (per file and totals) to this file, atomically; "
+                   "'-' writes it to stdout (everything else the command prints goes to stderr).")
 @io_option("--fps", type=click.FloatRange(0, 1000, min_open=True), default=30.0, **env("FPS"),
               help="Frame rate given to an image-sequence INPUT (ignored for videos).")
 @model_option("--scene-cuts/--no-scene-cuts", default=True, **env("SCENE_CUTS"),
@@ -81,11 +82,11 @@ def run_command(input_path: Path, output_path: Path, weights: Path | None, devic
             scene_cuts=scene_cuts, fps=fps)
     except BatchInterrupted as exc:
         if any(o.status == "done" for o in exc.outcomes):  # only a batch can have finished files
-            print_summary(exc.outcomes, reporter.console, quiet=quiet)
+            print_summary(exc.outcomes, reporter.console, root=input_path, quiet=quiet)
         raise
     if summary.kind != "folder":
         print_file_result(summary.outcomes[0], reporter.console, quiet=quiet)
         return
-    print_summary(summary.outcomes, reporter.console, quiet=quiet)
+    print_summary(summary.outcomes, reporter.console, root=summary.root, quiet=quiet)
     if summary.failed:
         raise SystemExit(1)
