@@ -12,6 +12,8 @@ SIGTERM, 129 for SIGHUP, 130 for Ctrl-C).
 Only the first signal raises: later ones arrive while that clean-up runs and
 are ignored, so a second ``kill`` cannot cut a clean-up short (a second Ctrl-C
 is waited through the same way, see :mod:`deblur_cli.pipeline.workers`).
+Processes forked meanwhile (data-loading workers) inherit the handler but not
+the role: in them a signal does what it did before, it ends the process.
 
 Whatever must react to a stop catches KeyboardInterrupt, as for Ctrl-C, and
 turns it into :class:`~deblur_cli.errors.Interrupted` (whose exit status and
@@ -20,6 +22,7 @@ turns it into :class:`~deblur_cli.errors.Interrupted` (whose exit status and
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
@@ -42,8 +45,13 @@ def stop_on_signals(signals: tuple[int, ...] = HANDLED) -> Iterator[None]:
         yield
         return
     stopping: list[Stop] = []
+    owner = os.getpid()
 
     def handler(signum: int, frame) -> None:
+        if os.getpid() != owner:  # a forked child: end it the default way, as without this handler
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         if stopping:
             return  # a clean-up is already under way: let it finish
         stopping.append(Stop(signum, signal.Signals(signum).name))

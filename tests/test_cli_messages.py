@@ -172,6 +172,9 @@ def test_the_folder_wide_rate_and_eta_count_frames_not_files():
     assert tally.frames_done == 40
     assert tally.frames_expected() == 10 + 90 + 2 * 50  # the two files not started: the average length, 50
     assert tally.line(None).startswith("progress: 1/4 files, 40/200 frames (20%), ")
+    tally.skip()  # one of those two needs no work (its output exists): no frames to wait for
+    assert tally.frames_expected() == 10 + 90 + 50
+    assert tally.line(None).startswith("progress: 2/4 files, 40/150 frames (27%), ")
 
 
 # --- a subcommand's name that is also a path here --------------------------------------------------------
@@ -185,6 +188,7 @@ def test_an_existing_input_wins_over_a_subcommand_of_the_same_name(tmp_path, arg
     assert [p.name for p in Path("restored").iterdir()] == ["holiday.mp4"]
     forced = run_cli(["--subcommand", "demo", "-o", "restored", "--help"])
     assert forced.exit_code == 0 and "Usage: stfan-deblur demo" in forced.stdout
+    assert assert_clean_error(run_cli(["--subcommand", "holiday"]), "--subcommand needs a subcommand: ")
     Path("info").mkdir()
     make_clip(Path("info") / "clip.mp4", frames=2)
     info = run_cli(["info"])  # no -o: `run` cannot be meant

@@ -138,6 +138,9 @@ def test_avi_refuses_audio_it_cannot_keep_in_sync(tmp_path):
                                           r"choose .mkv, .mp4 or .mov"):
         run(mp4_in, tmp_path / "out.avi")
     assert files_in(tmp_path) == ["in.mp4"]
+    avi_in = make_clip(tmp_path / "pcm.avi", frames=5, audio=["pcm_s16le"])  # AVI to AVI: nothing moves
+    assert run(avi_in, tmp_path / "again.avi").frames == 5
+    assert payloads(tmp_path / "again.avi") == payloads(avi_in)
     video_only = make_clip(tmp_path / "v.mp4", frames=5)
     assert run(video_only, tmp_path / "v.avi").frames == 5
     assert seconds(*decode_video(tmp_path / "v.avi")[:2]) == [Fraction(i, 25) for i in range(5)]

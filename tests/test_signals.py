@@ -167,3 +167,17 @@ def _dead_pid() -> int:
     process = subprocess.Popen([sys.executable, "-c", "pass"])
     process.wait()
     return process.pid
+
+
+def test_a_process_forked_under_the_handler_still_ends_on_sigterm():
+    with stop_on_signals():
+        pid = os.fork()
+        if pid == 0:  # the child: wait to be stopped; the inherited handler must not turn SIGTERM into an exception
+            try:
+                time.sleep(30)
+            finally:
+                os._exit(7)  # reached only if SIGTERM raised instead of ending the process
+        time.sleep(0.2)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM

@@ -76,6 +76,9 @@ class DefaultCommandGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] == FORCE_SUBCOMMAND:
+            if len(args) < 2 or args[1] not in self.commands:
+                raise UserError(f"{FORCE_SUBCOMMAND} needs a subcommand: {', '.join(sorted(self.commands))}",
+                                exit_code=2)
             return super().parse_args(ctx, args[1:])
         if args and args[0] not in ctx.help_option_names and args[0] != "--version":
             if args[0] not in self.commands:

@@ -57,6 +57,7 @@ class Tally:
 
     def __init__(self, total_files: int) -> None:
         self.total_files = total_files
+        self.skipped = 0  # files with nothing to do (their output exists)
         self.started = time.monotonic()
         self.files: dict[int, list] = {}  # key -> [name, total or None, done, started_at, finished]
         self._lock = threading.RLock()
@@ -73,6 +74,10 @@ class Tally:
         with self._lock:
             self.files[key][2] = done
 
+    def skip(self) -> None:
+        with self._lock:
+            self.skipped += 1
+
     def finish(self, key: int) -> None:
         with self._lock:
             entry = self.files[key]
@@ -81,7 +86,7 @@ class Tally:
     @property
     def files_done(self) -> int:
         with self._lock:
-            return sum(1 for entry in self.files.values() if entry[4])
+            return self.skipped + sum(1 for entry in self.files.values() if entry[4])
 
     @property
     def frames_done(self) -> int:
@@ -94,7 +99,7 @@ class Tally:
             lengths = [entry[1] for entry in self.files.values() if entry[1] is not None]
             if not lengths:
                 return None
-            unstarted = max(self.total_files - len(self.files), 0)
+            unstarted = max(self.total_files - self.skipped - len(self.files), 0)
             return sum(lengths) + round(unstarted * sum(lengths) / len(lengths))
 
     def line(self, key: int | None) -> str:
@@ -196,6 +201,10 @@ class ProgressReporter:
                 return
             self._next_log = now + self.interval
         say(self.console, self.tally.line(None if self.tally.total_files > 1 else key))
+
+    def skipped(self, name: str) -> None:
+        self.tally.skip()
+        self.update_overall()
 
     @contextmanager
     def file(self, name: str) -> Iterator[FileCallbacks]:

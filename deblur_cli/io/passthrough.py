@@ -88,15 +88,16 @@ class Passthrough:
             ahead.close()
         return starts
 
-    def check_sync(self, muxer: str, suffix: str, video_start: float) -> None:
+    def check_sync(self, muxer: str, suffix: str, video_start: float, input_format: str = "") -> None:
         """OutputError when ``muxer`` cannot keep the copied audio in sync with a video that starts at ``video_start``.
 
         AVI stores no start times: each stream plays from 0. Audio whose first
         packet is not where the first frame is (AAC's priming starts 21 ms
         early; a part starts audio at the next packet boundary) would drift
-        from the picture by that much for the whole file.
+        from the picture by that much for the whole file. A whole AVI input
+        already plays every stream from 0: written again as AVI, nothing moves.
         """
-        if muxer not in STARTS_AT_ZERO:
+        if muxer not in STARTS_AT_ZERO or (input_format in STARTS_AT_ZERO and self.window == Window()):
             return
         for index, start in self.audio_starts().items():
             offset = start - video_start

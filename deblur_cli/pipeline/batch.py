@@ -145,6 +145,7 @@ def run_files(
                 return
             if skip_existing and dst.exists() and not options.overwrite:
                 outcomes[index] = FileOutcome(src, dst, "skipped", error="output exists (use --overwrite)")
+                reporter.skipped(src.name)
                 continue
             fail = partial(FileOutcome, src, dst, "failed", device=str(device))
             try:

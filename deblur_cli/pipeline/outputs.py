@@ -60,9 +60,11 @@ def open_outputs(stack: ExitStack, source: VideoSource | FrameSequence, run: Run
     sequence = isinstance(source, FrameSequence)
     to_folder = sequence and is_sequence_output(output_path)
     passthrough = plan = extras = None
+    for folder in (output_path if to_folder else output_path.parent, frames_out):
+        if folder is not None:
+            remove_stale_temporaries(folder)  # what a killed run left where this one writes
     if not to_folder:
         check_output(input_path, output_path, overwrite)
-        remove_stale_temporaries(output_path.parent)  # what a killed run left beside this output
         plan = plan_encoder(output_path, shown_facts, **run.options.encode)
         suffix = output_path.suffix.lower()
         copy = plan_copy(input_path, shown_facts.other_streams, plan.muxer, suffix)
@@ -73,7 +75,7 @@ def open_outputs(stack: ExitStack, source: VideoSource | FrameSequence, run: Run
         if not copy.empty:
             passthrough = Passthrough(input_path, copy, window)
             stack.callback(passthrough.close)
-            passthrough.check_sync(plan.muxer, suffix, video_start)
+            passthrough.check_sync(plan.muxer, suffix, video_start, shown_facts.container)
 
     def frame_writer(folder: Path) -> tuple[FrameWriter, Callable[[], str | None]]:
         input_folder = input_path if sequence else None  # FrameWriter refuses to write into the input
