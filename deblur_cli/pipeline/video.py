@@ -125,11 +125,14 @@ def deblur_video(
     ``overwrite``. ``frames_out``: a folder that also receives each restored
     frame as a PNG (the restored frame alone, never the composite).
 
-    Keeps frame count, size, timestamps, colour tags, rotation and bit depth, and
-    copies audio (and subtitles/data where the container allows) untouched.
-    Raises InputError / OutputError / OptionError for bad files or settings,
-    Interrupted after Ctrl-C or ``cancel``; in every failure case no output (and
-    no temporary file) remains.
+    Keeps frame count, size, timestamps, colour tags, rotation, pixel aspect
+    ratio and bit depth, copies audio untouched and in sync (and subtitles, data,
+    chapters, cover art and the timecode where the container allows; a warning
+    in ``VideoResult.warnings`` names what it does not). Raises InputError /
+    OutputError / OptionError for bad files or settings, Interrupted (with the
+    frames done) after Ctrl-C, a SIGTERM/SIGHUP under
+    :func:`deblur_cli.signals.stop_on_signals`, or ``cancel``; in every failure
+    case no output (and no temporary file) remains.
     """
     options = with_settings(options, VideoOptions, settings)
     run = RunSpec(Path(input_path), Path(output_path), engine, options, None if frames_out is None else Path(frames_out))
