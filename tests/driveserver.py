@@ -4,13 +4,14 @@ Each route is one of Drive's behaviours: the file itself (``Content-Disposition`
 the "can't scan for viruses" page whose ``form#download-form`` points back here,
 a quota page (in German: pages are read by structure, not by their English
 text), an HTML page with no form, a body cut short of its ``Content-Length``, a
-500 before the file, a file that is not a checkpoint, and a pickle that would
+body that stalls, a 500 before the file, a file that is not a checkpoint, and a pickle that would
 run code. Every request is recorded so tests can count them.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -103,6 +104,15 @@ class DriveImitation:
                 self.flaky_failures -= 1
                 return self._send(h, 500, b"<html>Internal error</html>", html)
             return self._send(h, 200, self.files["checkpoint"], binary, attachment=True)
+        if route == "stall":  # headers and a little of the body, then silence longer than the read timeout
+            h.send_response(200)
+            h.send_header("Content-Type", binary)
+            h.send_header("Content-Length", str(len(self.files["checkpoint"])))
+            h.end_headers()
+            h.wfile.write(self.files["checkpoint"][:1000])
+            h.wfile.flush()
+            time.sleep(0.5)
+            return None
         if route == "html-as-file":  # claims to be a download, is a page
             return self._send(h, 200, PLAIN_PAGE.encode(), binary, attachment=True)
         if route in ("garbage", "evil"):

@@ -117,6 +117,17 @@ def test_offline_makes_no_request(drive, weights_cache, monkeypatch):
     assert drive.requests == [] and cache_listing(weights_cache) == []
 
 
+def test_a_stalled_body_hits_the_read_timeout_and_is_retried(drive, weights_cache, monkeypatch):
+    from deblur_cli.models import download
+
+    monkeypatch.setattr(download, "READ_TIMEOUT", 0.2)
+    monkeypatch.setattr(download, "RETRIES", 1)
+    point_at(monkeypatch, drive.url("stall"))
+    with pytest.raises(WeightsUnavailable, match="failed 2 times.*connection lost while reading"):
+        cache.fetch(AUTHORS)
+    assert len(drive.requests) == 2 and cache_listing(weights_cache) == []
+
+
 def test_an_unreachable_host_fails_at_once(weights_cache, monkeypatch):
     monkeypatch.setenv(AUTHORS.url_env, "https://drive.invalid/uc?id=x")  # refused by the no_real_network fixture
     with pytest.raises(WeightsUnavailable, match="cannot reach drive.invalid"):
@@ -163,6 +174,19 @@ def test_a_changed_cached_file_is_caught(drive, weights_cache, monkeypatch, auth
     path.write_bytes(bytes(data))
     with pytest.raises(WeightsError, match="changed since it was verified"):
         load_weights("authors")
+
+
+def test_a_download_killed_midway_is_cleaned_up_by_the_next_fetch(drive, weights_cache, monkeypatch,
+                                                                  authors_checkpoint):
+    from deblur_cli.io.atomic import temp_name
+
+    stale = temp_name(weights_cache / AUTHORS.filename)
+    stale.write_bytes(authors_checkpoint[:1000])  # what SIGKILL leaves behind
+    point_at(monkeypatch, drive.url("direct"))
+    with fetching(notice=lambda m: None):
+        cache.fetch(AUTHORS)
+    assert not stale.exists()
+    assert_verified_entry(weights_cache, authors_checkpoint)
 
 
 def test_two_processes_fetching_at_once_download_once(drive, weights_cache, monkeypatch, authors_checkpoint):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import WeightsError, first_line
-from ..io.atomic import atomic_output, write_atomic
+from ..io.atomic import atomic_output, is_temporary, remove_quietly, write_atomic
 from .registry import WeightsEntry, fetch_settings, offline_error
 
 CACHE_ENV = "STFAN_DEBLUR_CACHE"
@@ -156,6 +156,9 @@ def _install(entry: WeightsEntry, produce: Callable[[Path], str], *, force: bool
     try:
         if not force and cached_file(entry) is not None:
             return Cached(dest, verify_file(dest, entry), fresh=False)
+        for stale in dest.parent.glob(f".{dest.stem}*"):  # left by a process killed mid-download (we hold the lock)
+            if is_temporary(stale):
+                remove_quietly(stale)
         with atomic_output(dest) as temp:
             source = produce(temp)
             verified = verify_file(temp, entry, label=f"the file from {source}")
