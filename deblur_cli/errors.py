@@ -26,6 +26,10 @@ class WeightsError(DeblurError):
     """A weights file is missing, unsafe, or not STFAN weights."""
 
 
+class WeightsUnavailable(WeightsError):
+    """Weights that must be downloaded cannot be: offline mode, no network, or the host refused (quota)."""
+
+
 class DeviceError(DeblurError):
     """The requested device or precision is not available."""
 

@@ -20,6 +20,7 @@ from ..errors import DeblurError, Interrupted
 from .info_cmd import info_command
 from .options import ENV
 from .run_cmd import run_command
+from .weights_cmd import weights_group
 
 DEFAULT_COMMAND = "run"
 DEBUG_ENV = ENV + "DEBUG"
@@ -87,11 +88,13 @@ def cli() -> None:
     \b
     stfan-deblur INPUT -o OUTPUT      deblur a video, an image sequence, or every video in a folder
     stfan-deblur demo                 try it on a built-in sample
+    stfan-deblur weights list         the named weights, what is cached, and the default
     """
 
 
 cli.add_command(run_command, DEFAULT_COMMAND)
 cli.add_command(info_command, "info")
+cli.add_command(weights_group, "weights")
 
 
 def _register_optional() -> None:
