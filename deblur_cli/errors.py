@@ -57,6 +57,10 @@ class WeightsError(DeblurError):
     """A weights file is missing, unsafe, or not STFAN weights."""
 
 
+class WeightsUnavailable(WeightsError):
+    """Weights that must be downloaded cannot be: offline mode, no network, or the host refused (quota)."""
+
+
 class DeviceError(DeblurError):
     """The requested device or precision is not available."""
 
@@ -70,7 +74,7 @@ class Stop(KeyboardInterrupt):
 
     A subclass of KeyboardInterrupt, so every clean-up written for Ctrl-C runs
     for it too; it carries the exit status a shell expects (128 + the signal's
-    number). :func:`deblur_cli.signals.stop_on_signals` raises it.
+    number). :func:`deblur_cli.cli.signals.stop_on_signals` raises it.
     """
 
     def __init__(self, signum: int, name: str) -> None:

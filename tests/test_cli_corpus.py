@@ -129,7 +129,7 @@ def test_the_corpus_as_a_folder(corpus, tmp_path, random_weights):
 # --- shapes that change container: kept where the new container can hold them, dropped with a plain warning -------
 
 def _run(src, dst, *args) -> tuple[list[str], str]:
-    """deblur through the CLI (the test weights are not needed for these checks: stand-in engine); (warnings, stderr)."""
+    """Deblur through the CLI (with the stand-in engine below); returns (the report's warnings, stderr)."""
     result = run_cli([src, "-o", dst, "--json", dst.with_suffix(".json"), *args])
     assert result.exit_code == 0, result.output
     return read_report(dst.with_suffix(".json"))["files"][0]["warnings"], result.stderr
@@ -179,8 +179,8 @@ def test_container_change_keeps_chapters_or_says_it_cannot(tmp_path):
         warnings, _ = _run(src, tmp_path / f"from_{suffix_in[1:]}{suffix_out}")
         assert warnings == []  # not "data stream dropped": the chapter track is rewritten, not copied
         kept = extras(tmp_path / f"from_{suffix_in[1:]}{suffix_out}")["chapters"]
-        assert kept == extras(src)["chapters"] == [(Fraction(a).limit_denominator(1000), Fraction(b).limit_denominator(1000), t)
-                                                   for a, b, t in CHAPTERS]
+        exact = [(Fraction(a).limit_denominator(1000), Fraction(b).limit_denominator(1000), t) for a, b, t in CHAPTERS]
+        assert kept == extras(src)["chapters"] == exact
     video_only = make_clip(tmp_path / "v.mkv", frames=10, chapters=CHAPTERS)
     for suffix in (".avi", ".ts"):
         warnings, _ = _run(video_only, tmp_path / f"v{suffix}")
@@ -210,7 +210,8 @@ def test_container_change_carries_the_timecode_or_says_it_cannot(tmp_path):
     video_only = make_clip(tmp_path / "tc_v.mov", frames=4, timecode="01:00:00:00")
     assert _run(video_only, tmp_path / "out.avi")[0] == ["timecode 01:00:00:00 dropped: a .avi file cannot hold it"]
     warnings, _ = _run(src, tmp_path / "part.mov", "--start", "0.08")
-    assert warnings == ["timecode 01:00:00:00 dropped: it names the input's first frame, not the first frame of this part"]
+    assert warnings == ["timecode 01:00:00:00 dropped: it names the input's first frame, "
+                        "not the first frame of this part"]
 
 
 def test_container_change_of_a_video_that_starts_late_keeps_it_in_sync(tmp_path):

@@ -297,7 +297,8 @@ def test_data_streams_are_copied_where_the_container_can_hold_them(tmp_path):
 
 @pytest.mark.parametrize("video_start, audio_seconds, keep", [(0.0, None, 0.5), (10.0, 1.0, 0.9)])
 def test_cut_short_input_is_finished_with_a_warning(tmp_path, video_start, audio_seconds, keep):
-    src = make_clip(tmp_path / "cut.mkv", frames=20, audio=["aac"], audio_seconds=audio_seconds, video_start=video_start)
+    src = make_clip(tmp_path / "cut.mkv", frames=20, audio=["aac"], audio_seconds=audio_seconds,
+                    video_start=video_start)
     truncate(src, keep)  # a picture that starts late and is cut short is still found to be cut short
     result = run(src, tmp_path / "out.mkv")
     assert 0 < result.frames < 20

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from deblur_cli.cli.signals import stop_on_signals
 from deblur_cli.errors import Interrupted, Stop
 from deblur_cli.io.atomic import (
     is_stale,
@@ -25,7 +26,6 @@ from deblur_cli.io.atomic import (
     temp_name,
     temporary_owner,
 )
-from deblur_cli.signals import stop_on_signals
 from tests.clipgen import make_clip
 from tests.cliutil import TEMP_MARK, temp_files
 

@@ -11,7 +11,7 @@ Every failure is one ``error:`` line on stderr and a non-zero exit, never a
 traceback: a :class:`~deblur_cli.errors.DeblurError` with its own exit code, a
 bad option or argument with exit code 2, Ctrl-C with 130, SIGTERM with 143 and
 SIGHUP with 129 (both stop the work as Ctrl-C does: see
-:mod:`deblur_cli.signals`), and an unexpected exception (a bug) as
+:mod:`deblur_cli.cli.signals`), and an unexpected exception (a bug) as
 ``error: internal error: ...`` with 1 (set ``STFAN_DEBLUR_DEBUG=1`` to see its
 traceback instead).
 """
@@ -25,10 +25,11 @@ import click
 
 from .. import __version__
 from ..errors import DeblurError, Interrupted, exit_code_of, shown, stopped_by
-from ..signals import stop_on_signals
 from .info_cmd import info_command
 from .options import ENV
 from .run_cmd import run_command
+from .signals import stop_on_signals
+from .weights_cmd import weights_group
 
 DEFAULT_COMMAND = "run"
 DEBUG_ENV = ENV + "DEBUG"
@@ -72,7 +73,7 @@ def runnable_input(path: Path) -> bool:
 
 
 class DefaultCommandGroup(click.Group):
-    """A group whose first argument, when it names no subcommand (or names an input ``run`` can take), goes to ``run``."""
+    """A group whose first argument goes to ``run`` when it names no subcommand, or an input ``run`` can take."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if args and args[0] == FORCE_SUBCOMMAND:
@@ -131,11 +132,13 @@ def cli() -> None:
     \b
     stfan-deblur INPUT -o OUTPUT      deblur a video, an image sequence, or every video in a folder
     stfan-deblur demo                 try it on a built-in sample
+    stfan-deblur weights list         the named weights, what is cached, and the default
     """
 
 
 cli.add_command(run_command, DEFAULT_COMMAND)
 cli.add_command(info_command, "info")
+cli.add_command(weights_group, "weights")
 
 
 def _register_optional() -> None:

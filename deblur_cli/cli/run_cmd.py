@@ -9,6 +9,7 @@ import click
 from ..ops import FAC_IMPLS
 from ..pipeline import COMPARE_MODES
 from .options import GroupedCommand, TimeType, env, grouped
+from .weights_cmd import offline_option, uses_weights, weights_option
 
 io_option, model_option, encoding_option = grouped("Input and output"), grouped("Model"), grouped("Encoding")
 performance_option, reporting_option = grouped("Performance"), grouped("Reporting")
@@ -25,9 +26,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
 @io_option("-o", "--output", "output_path", required=True, type=click.Path(path_type=Path),
               help="Output video; a folder when INPUT is a folder of videos. For an image-sequence INPUT: a video "
                    "if it has a video extension (.mp4, .mkv...), else a folder that receives PNG frames.")
-@model_option("--weights", type=click.Path(path_type=Path), **env("WEIGHTS"),
-              help="Weights file: this project's .safetensors or the authors' best-ckpt.pth.tar. "
-                   "Default: the weights shipped with the package.")
+@weights_option("run", model_option)
+@offline_option("run", model_option)
 @performance_option("--device", default="auto", **env("DEVICE"),
               help="auto, cpu, cuda, cuda:N; for folders also a list (cuda:0,cuda:1) or all.")
 @performance_option("--fp16", is_flag=True, **env("FP16"), help="Half precision (CUDA only).")
@@ -63,7 +63,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
                    "else the PyTorch reference.")
 @io_option("--overwrite", is_flag=True, help="Replace outputs that already exist (never read from the environment).")
 @reporting_option("-q", "--quiet", is_flag=True, **env("QUIET"), help="No progress bars and no summary.")
-def run_command(input_path: Path, output_path: Path, weights: Path | None, device: str, fp16: bool,
+@uses_weights
+def run_command(input_path: Path, output_path: Path, weights: str | None, offline: bool, device: str, fp16: bool,
                 crf: int | None, preset: str | None, codec: str | None, start: float | None, duration: float | None,
                 compare: str | None, frames_out: Path | None, json_path: Path | None, fps: float, scene_cuts: bool,
                 tile: int, fac: str, overwrite: bool, quiet: bool) -> None:

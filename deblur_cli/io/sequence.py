@@ -2,9 +2,10 @@
 
 The frames (any format :mod:`.images` reads) are taken in natural order and
 given timestamps at a fixed rate (``--fps``, default 30): frame ``i`` is at
-``i / fps`` seconds. Written back as frames, each keeps its name (as PNG). :attr:`FrameSequence.facts` describes them the way
-:class:`~deblur_cli.video.source.VideoFacts` describes a video stream, so the
-same encoder planning turns a sequence into a video.
+``i / fps`` seconds; written back as frames, each keeps its name (as PNG).
+:attr:`FrameSequence.facts` describes them the way
+:class:`~deblur_cli.io.probe.VideoFacts` describes a video stream, so the same
+encoder planning turns a sequence into a video.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ def deblur_path(
     start, duration, compare, scene_cuts, fps, overwrite), applied on top of
     the two records. A single input that fails raises its error (after the
     report is written); a folder records failures in the outcomes and goes on.
-    Ctrl-C (or SIGTERM/SIGHUP under :func:`deblur_cli.signals.stop_on_signals`)
+    Ctrl-C (or SIGTERM/SIGHUP under :func:`deblur_cli.cli.signals.stop_on_signals`)
     raises :class:`~deblur_cli.errors.BatchInterrupted` with the outcomes so
     far. ``json_path`` ``"-"`` writes the report to standard output.
     """

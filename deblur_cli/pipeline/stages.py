@@ -3,7 +3,7 @@
 Reading, restoring and writing overlap, and at most a few frames exist at any
 time whatever the video's length. The calling thread only supervises: it
 reports progress, watches ``cancel`` and Ctrl-C (or a SIGTERM/SIGHUP turned into
-one, see :mod:`deblur_cli.signals`), and re-raises the first error of any
+one, see :mod:`deblur_cli.cli.signals`), and re-raises the first error of any
 worker after all of them have stopped.
 
 What runs where: the read thread also scores scene cuts (cheap, and off the

@@ -131,11 +131,12 @@ def deblur_video(
     in ``VideoResult.warnings`` names what it does not). Raises InputError /
     OutputError / OptionError for bad files or settings, Interrupted (with the
     frames done) after Ctrl-C, a SIGTERM/SIGHUP under
-    :func:`deblur_cli.signals.stop_on_signals`, or ``cancel``; in every failure
+    :func:`deblur_cli.cli.signals.stop_on_signals`, or ``cancel``; in every failure
     case no output (and no temporary file) remains.
     """
     options = with_settings(options, VideoOptions, settings)
-    run = RunSpec(Path(input_path), Path(output_path), engine, options, None if frames_out is None else Path(frames_out))
+    frames_folder = None if frames_out is None else Path(frames_out)
+    run = RunSpec(Path(input_path), Path(output_path), engine, options, frames_folder)
     started = time.perf_counter()
     try:
         return _deblur(run, on_start, on_frame, cancel, started)

@@ -28,7 +28,7 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from .errors import Stop
+from ..errors import Stop
 
 # The signals that stop a run cleanly (where the platform has them; Windows has no SIGHUP).
 HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
