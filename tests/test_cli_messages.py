@@ -204,3 +204,25 @@ def test_a_subcommand_beside_a_folder_it_cannot_deblur_stays_the_subcommand(monk
     assert "synth-v0" in listed.stdout
     refused = run_cli(["weights", "list", "-o", "x"])  # -o given, but weights/ is nothing `run` could take
     assert assert_clean_error(refused, "-o").endswith("(see 'stfan-deblur weights list --help')")
+
+
+def test_the_overall_bar_on_a_terminal_counts_frames():
+    import io
+
+    from rich.console import Console
+
+    from deblur_cli.cli.progress import ProgressReporter
+
+    reporter = ProgressReporter(enabled=True, console=Console(file=io.StringIO(), force_terminal=True, width=120))
+    with reporter.session(3):
+        overall = reporter.progress.tasks[0]
+        with reporter.file("a.mp4") as bar:
+            bar.on_start(10)
+            bar.on_frame(10)
+        assert (overall.completed, overall.total) == (10, 30)  # two files to go, guessed at 10 frames each
+        reporter.skipped("b.mp4")
+        with reporter.file("c.mp4") as bar:
+            bar.on_start(40)
+            bar.on_frame(20)
+            assert (overall.completed, overall.total) == (30, 50)
+        assert overall.description == "all files (3/3)"
