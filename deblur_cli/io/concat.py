@@ -32,12 +32,13 @@ import av
 
 from ..errors import OutputError
 from .colour import tag
+from .encode_plan import EncoderPlan
 from .passthrough import Passthrough
-from .sink import EncoderPlan, VideoSink
-from .source import VideoFacts, describe_error, open_input
+from .probe import VideoFacts, describe_error, open_input
+from .sink import VideoSink
 
-PART_MUXER = {"mpegts": "mp4"}  # see the module doc
-PART_SUFFIX = {"mp4": ".mp4", "mov": ".mov", "matroska": ".mkv", "webm": ".webm", "avi": ".avi"}
+PART_MUXER = {"mpegts": "mp4"}  # see the module doc (AVI outputs are not made in parts: it has no timestamps)
+PART_SUFFIX = {"mp4": ".mp4", "mov": ".mov", "matroska": ".mkv", "webm": ".webm"}
 TAIL = 64  # presentation times remembered from the part before (far more than any encoder's reorder delay)
 
 
@@ -54,9 +55,9 @@ class JoinSink(VideoSink):
     """An output whose video stream copies the packets of encoded parts (see the module doc)."""
 
     def __init__(self, path: Path, plan: EncoderPlan, facts: VideoFacts, passthrough: Passthrough | None,
-                 template: av.video.stream.VideoStream) -> None:
+                 template: av.video.stream.VideoStream, **extras) -> None:
         self._template = template
-        super().__init__(path, plan, facts, passthrough)
+        super().__init__(path, plan, facts, passthrough, **extras)
 
     def _add_video_stream(self, rate: Fraction) -> av.video.stream.VideoStream:
         try:
@@ -149,17 +150,18 @@ def _same_setup(first, other) -> bool:
 
 
 def join_parts(parts: list[Path], output: Path, plan: EncoderPlan, facts: VideoFacts,
-               passthrough: Passthrough | None) -> int:
+               passthrough: Passthrough | None, **extras) -> int:
     """Write ``output`` from the parts' video packets, in order, and the copied streams; returns the packets written.
 
-    ``plan`` and ``facts`` are those a one-pass run would have used for this output.
+    ``plan``, ``facts`` and ``extras`` (chapters, timecode, name: see
+    :class:`~.sink.VideoSink`) are those a one-pass run would use for this output.
     """
     if not parts:
         raise OutputError("nothing to join: no encoded parts")
     with ExitStack() as stack:
         first = stack.enter_context(open_input(parts[0]))
         template = first.streams.video[0]
-        sink = JoinSink(output, plan, facts, passthrough, template)
+        sink = JoinSink(output, plan, facts, passthrough, template, **extras)
         stack.push(lambda kind, exc, tb: sink.close() if kind is not None else None)
         dts = _Dts()
         try:

@@ -1,9 +1,11 @@
 """Many files: a folder in, a folder out, spread over one or more devices.
 
 Each input keeps its path relative to the input folder under the output folder.
-Outputs that exist are skipped unless ``overwrite``; a file that fails is
-recorded and the rest go on. The caller gets one :class:`FileOutcome` per file.
-A single input runs through the same code, so both report alike.
+Hidden files and folders (names starting with ``.``: this tool's own
+temporaries, macOS ``._`` companions, ``.git``) are never inputs. Outputs that
+exist are skipped unless ``overwrite``; a file that fails is recorded and the
+rest go on. The caller gets one :class:`FileOutcome` per file. A single input
+runs through the same code, so both report alike.
 """
 
 from __future__ import annotations
@@ -14,10 +16,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
-from ..errors import BatchInterrupted, DeblurError, Interrupted, OutputError, first_line
+from ..errors import (
+    BatchInterrupted,
+    DeblurError,
+    Interrupted,
+    OutputError,
+    exit_code_of,
+    first_line,
+    stopped_by,
+)
 from ..inference.engine import Engine
 from .distribute import Board, PartItem, SplitFile, device_names, fail, join, make_item_part
-from .journal import is_work_folder
 from .options import VideoOptions
 from .progress import NULL_REPORTER, Reporter
 from .split import SplitVideo, engine_identity
@@ -27,6 +36,7 @@ from .workers import Worker, wait_all
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mkv .mov .webm .avi .mts .m2ts .ts .mpg .mpeg .wmv .flv .3gp".split()
 )
+STATUSES = ("done", "skipped", "failed", "interrupted")
 MAX_NAMES_LISTED = 10  # finished files named in the one-line message after Ctrl-C
 POLL_S = 0.2  # how often the waiting main thread looks up (it wakes at once when a worker ends)
 
@@ -43,8 +53,8 @@ class Job(NamedTuple):
 class FileOutcome:
     input: Path
     output: Path
-    status: str  # "done", "skipped" or "failed"
-    frames: int = 0
+    status: str  # one of STATUSES
+    frames: int = 0  # frames written (for an interrupted file: before the stop; its output is removed)
     seconds: float = 0.0
     fps: float = 0.0
     device: str = ""
@@ -59,6 +69,11 @@ def is_video_name(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
+def is_hidden(relative: Path) -> bool:
+    """Whether a path (relative to a folder being searched) is or lies in a hidden file or folder."""
+    return any(part.startswith(".") for part in relative.parts)
+
+
 def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = None) -> list[Job]:
     """Every video below ``input_dir`` (recursively, by extension) as a :class:`Job`.
 
@@ -70,13 +85,11 @@ def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = Non
         raise OutputError("the output folder must differ from the input folder (inputs are never overwritten)")
     jobs = []
     for path in sorted(input_dir.rglob("*")):
-        if not path.is_file() or not is_video_name(path):
+        relative = path.relative_to(input_dir)
+        if not path.is_file() or not is_video_name(path) or is_hidden(relative):
             continue
         if output_dir in path.resolve().parents:
             continue  # our own outputs when the output folder lies inside the input folder
-        relative = path.relative_to(input_dir)
-        if any(is_work_folder(Path(name)) for name in relative.parts[:-1]):
-            continue  # the parts of a segmented run (pipeline.journal)
         frames = None if frames_out is None else frames_out / relative.with_suffix("")
         jobs.append(Job(path, output_dir / relative, frames))
     return jobs
@@ -85,14 +98,16 @@ def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = Non
 EngineFactory = Callable[[Any], Engine]  # device -> engine
 
 
-def _interrupted_message(outcomes: list[FileOutcome], planned: int) -> str:
+def _interrupted_message(outcomes: list[FileOutcome], planned: int, stop: BaseException | None) -> str:
+    how = stopped_by(stop)
+    if planned == 1:  # what became of the file: partial output removed, or (a long video) its segments kept
+        detail = outcomes[0].error.partition("; ")[2] if outcomes and outcomes[0].error else ""
+        return f"{how}; {detail or 'partial output removed'}"
     finished = [o.input.name for o in outcomes if o.status == "done"]
-    if planned == 1:  # a lone long video says which of its segments were kept
-        return outcomes[0].error if outcomes and outcomes[0].error else "interrupted; partial output removed"
     names = ", ".join(finished[:MAX_NAMES_LISTED]) + (f" and {len(finished) - MAX_NAMES_LISTED} more"
                                                       if len(finished) > MAX_NAMES_LISTED else "")
     which = f" ({names})" if finished else ""
-    return f"interrupted: {len(finished)} of {planned} file(s) finished{which}; partial outputs removed"
+    return f"{how}: {len(finished)} of {planned} file(s) finished{which}; partial outputs removed"
 
 
 def run_files(
@@ -109,9 +124,11 @@ def run_files(
     ``options`` go to :func:`~deblur_cli.pipeline.video.deblur_video` for every
     file. An output that exists is skipped when ``skip_existing`` (and not
     ``options.overwrite``); otherwise deblur_video refuses it, as a failure.
-    Ctrl-C stops all workers (each removes its partial output) and raises
-    :class:`BatchInterrupted`, which names the files that finished and carries
-    the outcomes so far.
+    Ctrl-C (or a SIGTERM/SIGHUP turned into one) stops all workers (each
+    removes its partial output; the file each was on is recorded as
+    ``interrupted`` with the frames it had done) and raises
+    :class:`BatchInterrupted`, which names the files that finished, carries
+    the outcomes so far and the exit status for the signal.
     """
     options = options or VideoOptions()
     jobs = [Job(*job) for job in jobs]
@@ -125,14 +142,16 @@ def run_files(
                                       warnings=list(result.warnings), cuts=list(result.cuts),
                                       frames_out=result.frames_out)
 
-    def stop(index: int, exc: BaseException, device: str, split: bool = False) -> bool:
-        """Record a failed file; True when the worker must stop (Ctrl-C: run_files cancels only then)."""
+    def failed(index: int, exc: BaseException, device: str, split: bool = False) -> bool:
+        """Record a file that failed or was interrupted; True when the worker must stop (after a stop only)."""
         src, dst, _ = jobs[index]
-        fail = partial(FileOutcome, src, dst, "failed", device=device)
-        if isinstance(exc, Interrupted):
+        if isinstance(exc, Interrupted):  # run_files cancels only on Ctrl-C or a handled signal
             cancel.set()
-            outcomes[index] = fail(error=str(exc) if split else "interrupted; partial output removed", exception=exc)
+            error = str(exc) if split else "interrupted; partial output removed"  # a long video keeps its parts
+            outcomes[index] = FileOutcome(src, dst, "interrupted", exc.frames or 0, device=device, error=error,
+                                          exception=exc)
             return True
+        fail = partial(FileOutcome, src, dst, "failed", device=device)
         if isinstance(exc, DeblurError):
             outcomes[index] = fail(error=str(exc), exception=exc)
         else:  # a bug on one file must not lose the rest of the batch
@@ -148,7 +167,7 @@ def run_files(
                 done(file.index, join(file), device_names(file))
         except Exception as exc:
             error = fail(file, exc)
-            return engine, error is not None and stop(file.index, error, device_names(file) or str(device), True)
+            return engine, error is not None and failed(file.index, error, device_names(file) or str(device), True)
         return engine, False
 
     def worker(device: Any) -> None:
@@ -164,14 +183,19 @@ def run_files(
             if skip_existing and dst.exists() and not options.overwrite:
                 board.settle()
                 outcomes[index] = FileOutcome(src, dst, "skipped", error="output exists (use --overwrite)")
+                reporter.skipped(src.name)
                 continue
             try:
-                engine = engine or make_engine(device)
+                if engine is None:
+                    engine = make_engine(device)
+                    if cancel.is_set():
+                        board.settle()
+                        return  # stopped while the engine was being built: this file was never started
                 split = None if frames_out is not None else \
                     SplitVideo.prepare(src, dst, options, engine_identity(engine))
             except Exception as exc:
                 board.settle()
-                if stop(index, exc, str(device)):
+                if failed(index, exc, str(device)):
                     return
                 continue
             if split is not None:  # a long video: every device helps with its segments
@@ -187,25 +211,29 @@ def run_files(
                                           cancel=cancel, on_start=bar.on_start, on_frame=bar.on_frame)
                 done(index, result, str(device))
             except Exception as exc:
-                if stop(index, exc, str(device)):
+                if failed(index, exc, str(device)):
                     return
 
     workers = [Worker(worker, f"deblur-{d}", (d,)) for d in devices]
+    stop: KeyboardInterrupt | None = None
     try:
         for each in workers:
             each.start()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        stop = exc
         cancel.set()
     # Each worker removes its partial output when cancelled: wait for that, through any Ctrl-C.
-    wait_all(workers, POLL_S, on_interrupt=cancel.set)
+    late = wait_all(workers, POLL_S, on_interrupt=cancel.set)
+    stop = stop or late
     finished = [o for o in outcomes if o is not None]
     if cancel.is_set():
-        raise BatchInterrupted(_interrupted_message(finished, len(jobs)), finished)
+        raise BatchInterrupted(_interrupted_message(finished, len(jobs), stop), finished,
+                               exit_code=exit_code_of(stop))
     return finished
 
 
 def summary_counts(outcomes: list[FileOutcome]) -> dict[str, int]:
-    counts = {"done": 0, "skipped": 0, "failed": 0}
+    counts = dict.fromkeys(STATUSES, 0)
     for outcome in outcomes:
         counts[outcome.status] += 1
     return counts

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import BatchInterrupted, DeblurError, Interrupted, OptionError, first_line
+from ..errors import BatchInterrupted, DeblurError, Interrupted, OptionError, exit_code_of, first_line
 from .batch import FileOutcome, Job, _interrupted_message
 from .options import EngineOptions, VideoOptions
 from .parts import PartJob, PartResult, make_part
@@ -138,16 +138,18 @@ class _Driver:
                 ready, _ = self.ray.wait(list(self.waiting), num_returns=1, timeout=POLL_S)
                 for ref in ready:
                     self._collect(ref)
-        except KeyboardInterrupt:
-            self._cancel()
+        except KeyboardInterrupt as stop:
+            self._cancel(stop)
             finished = [o for o in self.outcomes if o is not None]
-            raise BatchInterrupted(_interrupted_message(finished, len(self.jobs)), finished) from None
+            raise BatchInterrupted(_interrupted_message(finished, len(self.jobs), stop), finished,
+                                   exit_code=exit_code_of(stop)) from None
         return [o for o in self.outcomes if o is not None]
 
     def _submit(self, index: int, job: Job) -> None:
         if self.skip_existing and job.output.exists() and not self.options.overwrite:
             self.outcomes[index] = FileOutcome(job.input, job.output, "skipped",
                                                error="output exists (use --overwrite)")
+            self.reporter.skipped(job.input.name)
             return
         try:
             split = None if job.frames_out is not None else \
@@ -205,10 +207,11 @@ class _Driver:
         if index in self.splits:
             self.splits[index].release()
         error = str(exc) if isinstance(exc, DeblurError) else f"internal error: {type(exc).__name__}: {first_line(exc)}"
-        self.outcomes[index] = FileOutcome(job.input, job.output, "failed", device="ray", error=error,
+        status, frames = ("interrupted", exc.frames or 0) if isinstance(exc, Interrupted) else ("failed", 0)
+        self.outcomes[index] = FileOutcome(job.input, job.output, status, frames, device="ray", error=error,
                                            exception=exc if isinstance(exc, DeblurError) else None)
 
-    def _cancel(self) -> None:
+    def _cancel(self, stop: KeyboardInterrupt) -> None:
         """Stop every task (each removes its half-written part or output); finished parts stay for a resume."""
         for ref in self.waiting:
             self.ray.cancel(ref)
@@ -220,5 +223,5 @@ class _Driver:
         for index in {index for index, _ in self.waiting.values()}:
             if self.outcomes[index] is None:
                 split = self.splits.get(index)
-                message = split.interrupted_message() if split else "interrupted; partial output removed"
-                self._failed(index, Interrupted(message))
+                self._failed(index, split.interrupted(stop) if split else
+                             Interrupted("interrupted; partial output removed", exit_code=exit_code_of(stop)))

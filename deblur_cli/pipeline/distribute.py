@@ -135,7 +135,7 @@ def fail(file: SplitFile, exc: BaseException) -> BaseException | None:
     file.split.release()
     file.finish()
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):
-        return Interrupted(file.split.interrupted_message())
+        return file.split.interrupted(exc)
     return exc
 
 

@@ -1,8 +1,9 @@
 """The work folder of a segmented run and its journal: what lets a second run resume the first.
 
 The work folder sits beside the output, hidden, named ``.<output name>.stfan-parts``
-(:func:`work_folder`); folder scans skip it (:func:`is_work_folder`) and it
-never matches the temporary-file pattern of :mod:`deblur_cli.io.atomic`. It
+(:func:`work_folder`): folder scans skip it (hidden), and it never matches the
+temporary-file pattern of :mod:`deblur_cli.io.atomic`, so the clean-up of stale
+temporaries leaves it alone (while removing those of a killed run inside it). It
 holds one encoded part per finished segment and ``journal.json``, rewritten
 atomically after every part: the input's identity (path, size, mtime, sha256
 of its first and last MiB), the settings that shape the output (options,
@@ -40,10 +41,6 @@ def work_folder(output: Path) -> Path:
         digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
         name = name.encode("utf-8")[:NAME_MAX - 13].decode("utf-8", "ignore") + "-" + digest
     return output.with_name(f".{name}{WORK_MARK}")
-
-
-def is_work_folder(path: Path) -> bool:
-    return path.name.startswith(".") and path.name.endswith(WORK_MARK)
 
 
 def input_identity(path: Path) -> dict[str, Any]:

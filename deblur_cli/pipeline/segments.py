@@ -25,7 +25,7 @@ from pathlib import Path
 import av
 from av.stream import Discard
 
-from ..io.source import choose_video_stream, open_input
+from ..io.probe import choose_video_stream, open_input
 from ..io.timespan import EPSILON
 
 DEFAULT_WARMUP = 8  # frames run through the network before a segment's first written frame (see module doc)

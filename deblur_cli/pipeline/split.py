@@ -15,20 +15,22 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import Interrupted
+from ..errors import Interrupted, exit_code_of, stopped_by
 from ..inference.engine import Engine
-from ..io.atomic import atomic_output, check_output, remove_quietly
+from ..io.atomic import atomic_output, remove_quietly, remove_stale_temporaries
 from ..io.concat import join_parts, part_suffix
-from ..io.passthrough import Passthrough, Window, plan_copy
-from ..io.sink import plan_encoder
+from ..io.passthrough import Window
+from ..io.probe import VideoFacts
 from ..io.source import VideoSource
 from . import journal as jr
 from .options import VideoOptions
+from .outputs import VideoOutputPlan, open_passthrough, plan_video_output
 from .parts import PartJob, PartResult, make_part
 from .segments import plan_segments, scan
 from .video import VideoResult
@@ -47,10 +49,11 @@ class SplitVideo:
     """One video being made in parts (see the module doc)."""
 
     def __init__(self, input: Path, output: Path, options: VideoOptions, jobs: list[PartJob], state: jr.Journal,
-                 folder: Path, plan, facts, copy, window: Window | None, warnings: list[str]) -> None:
+                 folder: Path, planned: VideoOutputPlan, facts: VideoFacts, window: Window | None,
+                 video_start: float, warnings: list[str]) -> None:
         self.input, self.output, self.options = input, output, options
         self.all_jobs, self.journal, self.folder = jobs, state, folder
-        self.plan, self.facts, self.copy, self.window = plan, facts, copy, window
+        self.planned, self.facts, self.window, self.video_start = planned, facts, window, video_start
         self.warnings = warnings
         self.started = time.perf_counter()
         self.frames_made = 0
@@ -82,8 +85,16 @@ class SplitVideo:
             if length is not None and length < options.segment * SHORT_FACTOR:
                 return None
             shift = Fraction(source.seek(first_time + span.start)) if span.start > 0 else Fraction(0)
-        check_output(input, output, options.overwrite)
         end = span.end_after(first_time)
+        window = None if span.whole else Window(start=float(shift) if span.start > 0 else None, end=end, shift=shift)
+        shown = replace(facts, width=facts.width * 2) if options.compare == "side" else facts
+        remove_stale_temporaries(output.parent)  # what a killed run left where this one writes
+        planned = plan_video_output(input, output, options, shown, window)
+        if planned.encoder.muxer == "avi":  # AVI counts frames from each file's start: its parts cannot be joined
+            return None
+        video_start = 0.0 if span.start > 0 else first_time  # where the first frame lands in the output
+        with ExitStack() as stack:  # audio that could not stay in sync is refused now, not after the work
+            open_passthrough(stack, input, output, planned, window, video_start, facts.container)
         index = scan(input)
         if index is None:
             return None
@@ -91,13 +102,9 @@ class SplitVideo:
                                  float(shift) if span.start > 0 else None, end)
         if len(segments) < 2:
             return None
-        shown = replace(facts, width=facts.width * 2) if options.compare == "side" else facts
-        plan = plan_encoder(output, shown, **options.encode)
-        copy = plan_copy(input, shown.other_streams, plan.muxer, output.suffix.lower())
-        window = None if span.whole else Window(start=float(shift) if span.start > 0 else None, end=end, shift=shift)
+        plan = planned.encoder
         settings = {**{k: getattr(options, k) for k in SHAPING}, "start": span.start, "duration": span.duration,
-                    **identity,
-                    "container": plan.muxer, "encoder": plan.codec, "pixel format": plan.pix_fmt,
+                    **identity, "container": plan.muxer, "encoder": plan.codec, "pixel format": plan.pix_fmt,
                     "encoder options": plan.options}
         wanted = jr.Journal(jr.input_identity(input), settings, [s.as_dict() for s in segments])
         folder = jr.work_folder(output)
@@ -105,8 +112,8 @@ class SplitVideo:
         suffix = part_suffix(plan)
         jobs = [PartJob(input, folder / f"part-{s.index:04d}{suffix}", s, options, plan, index.time_base, shift, end)
                 for s in segments]
-        return cls(input, output, options, jobs, state, folder, plan, shown, copy, window,
-                   notes + plan.warnings + copy.warnings)
+        return cls(input, output, options, jobs, state, folder, planned, shown, window, video_start,
+                   notes + planned.warnings)
 
     def record(self, result: PartResult) -> int:
         """Note a finished part in the journal; returns how many parts are still to make."""
@@ -117,20 +124,27 @@ class SplitVideo:
             jr.save(self.folder, self.journal)
             return len(self.all_jobs) - len(self.journal.parts)
 
-    def interrupted_message(self) -> str:
-        return (f"interrupted; {self.kept} of {len(self.all_jobs)} segments kept in {self.folder} "
-                f"(run the same command again to resume)")
+    @property
+    def frames_done(self) -> int:
+        return sum(record["frames"] for record in self.journal.parts.values())
+
+    def interrupted(self, stop: BaseException) -> Interrupted:
+        """The error for a run stopped by ``stop``: which segments are kept, for the same command to resume."""
+        how = str(stop).partition(";")[0] if isinstance(stop, Interrupted) else stopped_by(stop)
+        return Interrupted(f"{how}; {self.kept} of {len(self.all_jobs)} segments kept in {self.folder} "
+                           f"(run the same command again to resume)", exit_code=exit_code_of(stop),
+                           frames=self.frames_done)
 
     def join(self) -> VideoResult:
         """Remux every part and the copied streams into the output; then the work folder goes."""
         parts = [self.folder / self.journal.parts[job.segment.index]["file"] for job in self.all_jobs]
-        passthrough = None if self.copy.empty else Passthrough(self.input, self.copy, self.window)
-        try:
+        with ExitStack() as stack:
+            passthrough = open_passthrough(stack, self.input, self.output, self.planned, self.window,
+                                           self.video_start, self.facts.container)
             with atomic_output(self.output) as temp:
-                join_parts(parts, temp, self.plan, self.facts, passthrough)
-        finally:
-            if passthrough is not None:
-                passthrough.close()
+                join_parts(parts, temp, self.planned.encoder, self.facts, passthrough,
+                           chapters=self.planned.extras.chapters, timecode=self.planned.extras.timecode,
+                           name=self.output)
         warnings = list(self.warnings)
         if passthrough is not None and passthrough.warning:
             warnings.append(passthrough.warning)
@@ -164,9 +178,9 @@ def run_in_parts(split: SplitVideo, engine: Engine, on_start: Callable[[int | No
             split.record(result)
             done += result.frames
         return split.join()
-    except (KeyboardInterrupt, Interrupted):
+    except (KeyboardInterrupt, Interrupted) as exc:
         split.release()
-        raise Interrupted(split.interrupted_message()) from None
+        raise split.interrupted(exc) from None
     except BaseException:
         split.release()
         raise
