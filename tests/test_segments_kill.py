@@ -79,3 +79,46 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_result(tmp_path, clip_and_re
     assert not work_folder(dst).exists()
     # What the killed process could not remove (its temporary output, killed during the join) is gone too.
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_sigterm_keeps_finished_segments_and_the_same_command_resumes(tmp_path, clip_and_reference, random_weights):
+    """The command line, stopped by SIGTERM while it writes the second part: parts kept, one error line, 143."""
+    import json
+    import os
+    import re
+    import time
+
+    from deblur_cli.pipeline.journal import Journal
+    from tests.cliutil import TEMP_MARK, run_cli
+
+    src, _ = clip_and_reference
+    dst = tmp_path / "out.mp4"
+    args = [src, "-o", dst, "--weights", random_weights, "--device", "cpu", "--segment", SEGMENT, "-q",
+            "--json", tmp_path / "report.json"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "deblur_cli", *map(str, args)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=env)
+    folder, deadline = work_folder(dst), time.monotonic() + 120
+    while not list(folder.glob(f".part-0001{TEMP_MARK}*")):  # the second part is being written
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    [line] = lines
+    match = re.fullmatch(rf"error: interrupted by SIGTERM; ([12]) of 3 segments kept in {re.escape(str(folder))} "
+                         r"\(run the same command again to resume\)", line)
+    assert match, line
+    journal = Journal.read(folder / JOURNAL_NAME)
+    assert len(journal.parts) == int(match.group(1))
+    assert sorted(p.name for p in folder.iterdir()) == [JOURNAL_NAME] + [f"part-000{i}.mp4" for i in journal.parts]
+    [entry] = json.loads((tmp_path / "report.json").read_text())["files"]
+    assert entry["status"] == "interrupted" and entry["frames"] == sum(r["frames"] for r in journal.parts.values())
+    assert not dst.exists()
+
+    result = run_cli(args)
+    assert result.exit_code == 0, result.output
+    assert f"resumed an earlier run: {len(journal.parts)} of 3 segments kept" in result.stderr
+    assert len(times(dst)[0]) == 75 and not folder.exists()
