@@ -1,5 +1,9 @@
 """decode -> engine -> encode: one file (:mod:`.video`), many (:mod:`.batch`), the ``run`` call (:mod:`.runner`).
 
+A long video goes in resumable segments: :mod:`.segments` (where to cut), :mod:`.parts` (one
+segment into one part), :mod:`.journal` and :mod:`.split` (the work folder, resume, the join),
+:mod:`.distribute` (several devices), :mod:`.cluster` (Ray).
+
 Importing this package imports nothing heavy (the command line reads the choices below for ``--help``).
 """
 
