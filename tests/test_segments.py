@@ -125,6 +125,24 @@ def test_segmented_output_equals_one_pass(tmp_path, suffix):
     assert not temp_files(tmp_path)
 
 
+def test_chapters_pixel_aspect_and_timecode_as_one_pass(tmp_path):
+    src = long_clip(tmp_path / "in.mov", chapters=[(0, 1, "one"), (1, 2.5, "two")], sar=Fraction(4, 3),
+                    timecode="01:00:00:00")
+
+    def extras(path):
+        with av.open(str(path)) as c:
+            video = c.streams.video[0]
+            return ([(ch["start"] * ch["time_base"], ch["metadata"].get("title")) for ch in c.chapters()],
+                    video.codec_context.sample_aspect_ratio, video.metadata.get("timecode"),
+                    [s.type for s in c.streams])
+
+    deblur_video(src, tmp_path / "one.mov", IdentityEngine(), segment=0)
+    assert deblur_video(src, tmp_path / "seg.mov", IdentityEngine(), segment=SEGMENT).warnings == []
+    assert extras(tmp_path / "seg.mov") == extras(tmp_path / "one.mov")
+    assert extras(tmp_path / "seg.mov")[1:3] == (Fraction(4, 3), "01:00:00:00")
+    assert set(keyframe_times(tmp_path / "seg.mov")) > {times(tmp_path / "one.mov")[0][24]}
+
+
 def test_boundary_frames_of_the_network_match_one_pass(tmp_path, random_weights):
     """A real (random-weights) network, encoded losslessly: segments differ from one pass only by warm-up."""
     from deblur_cli.inference.build import build_engine
