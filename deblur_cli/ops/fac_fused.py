@@ -72,9 +72,24 @@ def fused_filter_fac(
         bias = torch.zeros(c * kk, device=weight.device, dtype=weight.dtype)
     # (C*KK, K) -> (KK, K, C): one tap's (K, C) weight slice becomes a contiguous 2D block.
     wt = weight.reshape(c, kk, k_feat).permute(1, 2, 0).contiguous().to(feat.dtype)
+    return fused_fac_op(feat, wt, bias.contiguous(), inp, negative_slope, kernel_size)
+
+
+@torch.library.custom_op("stfan_deblur::fused_filter_fac", mutates_args=())
+def fused_fac_op(feat: torch.Tensor, wt: torch.Tensor, bias: torch.Tensor, inp: torch.Tensor, negative_slope: float,
+                 kernel_size: int) -> torch.Tensor:
+    """The fused kernel's launch as an operator torch.compile treats as opaque; ``wt`` is (KK, K, C)."""
+    n, k_feat, h, w = feat.shape
+    c = inp.shape[1]
     out = torch.empty_like(inp)
     grid = lambda meta: (triton.cdiv(h * w, meta["BLOCK_P"]), triton.cdiv(c, meta["BLOCK_C"]), n)  # noqa: E731
-    FUSED(inp.device, grid, feat, wt, bias.contiguous(), inp, out, c, h, w, h * w,
+    FUSED(inp.device, grid, feat, wt, bias, inp, out, c, h, w, h * w,
           *feat.stride(), *inp.stride(), *out.stride(),
           NEG_SLOPE=negative_slope, K_FEAT=k_feat, KSIZE=kernel_size, DOT_PRECISION=_dot_precision(feat))
     return out
+
+
+@fused_fac_op.register_fake
+def _(feat: torch.Tensor, wt: torch.Tensor, bias: torch.Tensor, inp: torch.Tensor, negative_slope: float,
+      kernel_size: int) -> torch.Tensor:
+    return torch.empty_like(inp)

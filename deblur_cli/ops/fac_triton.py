@@ -155,6 +155,17 @@ class _FacFunction(torch.autograd.Function):
         return grad_inp, grad_filters, None
 
 
+@torch.library.custom_op("stfan_deblur::fac_forward", mutates_args=())
+def fac_forward_op(inp: torch.Tensor, filters: torch.Tensor, kernel_size: int, tap_major: bool) -> torch.Tensor:
+    """The forward as an operator torch.compile treats as opaque (it does not trace into Triton's launcher)."""
+    return _forward(inp, filters, kernel_size, tap_major)
+
+
+@fac_forward_op.register_fake
+def _(inp: torch.Tensor, filters: torch.Tensor, kernel_size: int, tap_major: bool) -> torch.Tensor:
+    return torch.empty_like(inp)
+
+
 def fac_triton(inp: torch.Tensor, filters: torch.Tensor, kernel_size: int = KERNEL_SIZE, *,
                tap_major: bool = False) -> torch.Tensor:
     """Same contract as :func:`~deblur_cli.ops.fac.fac_reference`: filters (N, C*k*k, H, W) applied to inp (N, C, H, W).
@@ -166,6 +177,6 @@ def fac_triton(inp: torch.Tensor, filters: torch.Tensor, kernel_size: int = KERN
     check_fac_args(inp, filters, kernel_size)
     if tap_major and torch.is_grad_enabled() and (inp.requires_grad or filters.requires_grad):
         filters, tap_major = tap_major_filters(filters, kernel_size, inverse=True), False
-    if tap_major:
-        return _forward(inp, filters, kernel_size, tap_major=True)
-    return _FacFunction.apply(inp, filters, kernel_size)
+    if torch.is_grad_enabled() and (inp.requires_grad or filters.requires_grad):
+        return _FacFunction.apply(inp, filters, kernel_size)
+    return fac_forward_op(inp, filters, kernel_size, tap_major)
