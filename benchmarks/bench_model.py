@@ -11,9 +11,10 @@ row's largest difference from the reference path's output on the first frame.
 Paths ("--paths"):
   reference       NCHW, PyTorch FAC (unfold) - the CPU's path, the ground truth
   reference-cl    channels_last, PyTorch FAC - isolates the layout's effect
-  fast-prev       channels_last, Triton FAC (reference filter order) + fused deblurring head:
-                  the fast path measured on the H100 before issue 14
-  fast            fast-prev + fused bias/LeakyReLU/residual epilogue + tap-major alignment filters
+  fast-prev       channels_last, Triton FAC (reference filter order, the pixel x channel kernel) + fused
+                  deblurring head: the fast path measured on the H100 before issue 14
+  fast-taps       fast-prev + fused bias/LeakyReLU/residual epilogue, FAC by the (channel, tap) kernel
+  fast            fast-prev + epilogue + tap-major alignment filters (the pixel x channel kernel, coalesced)
   fast-graphs     fast, each step replayed from CUDA graphs (what `run` uses on CUDA)
   compile         fast-prev with tap-major filters, torch.compile'd (inductor fuses the epilogues)
   compile-graphs  compile, replayed from CUDA graphs
@@ -45,10 +46,18 @@ from deblur_cli.inference.devices import cpu_model  # noqa: E402
 from deblur_cli.inference.graphs import GraphedModel  # noqa: E402
 from deblur_cli.inference.tiling import TiledEngine, tile_overlap  # noqa: E402
 from deblur_cli.models import STFAN  # noqa: E402
+from deblur_cli.ops.fac import KERNEL_SIZE  # noqa: E402
+
+
+def fac_triton_forward(*args, **kwargs):
+    from deblur_cli.ops.fac_triton import _forward  # Triton is imported only for the Triton paths
+
+    return _forward(*args, **kwargs)
+
 
 GPU_SIZES = "960x540,1280x720,1920x1080,3840x2160"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-PATHS = ("reference", "reference-cl", "fast-prev", "fast", "fast-graphs", "compile", "compile-graphs")
+PATHS = ("reference", "reference-cl", "fast-prev", "fast-taps", "fast", "fast-graphs", "compile", "compile-graphs")
 Step = Callable[[torch.Tensor, object], tuple[torch.Tensor, object]]
 
 
@@ -62,8 +71,10 @@ def build(path: str, device: torch.device, dtype: torch.dtype) -> tuple[STFAN, S
         make_fast(model, "triton", device)
     if path in ("fast-prev", "compile", "compile-graphs"):
         model.epilogue = None  # fast-prev: as measured before; compile: inductor fuses the epilogues itself
-    if path == "fast-prev":
+    if path in ("fast-prev", "fast-taps"):
         model.warp_tap_major = False
+    if path == "fast-prev":  # before issue 14 every FAC ran the pixel x channel kernel
+        model.fac = lambda inp, filters: fac_triton_forward(inp, filters, KERNEL_SIZE, kind="loop")
     step: Step = model
     if path.startswith("compile"):
         step = torch.compile(model)
@@ -222,7 +233,7 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true", help="same as --device cpu")
     parser.add_argument("--sizes", default=GPU_SIZES, help=f"comma-separated WIDTHxHEIGHT (default {GPU_SIZES})")
     parser.add_argument("--dtypes", default="fp32,fp16,bf16")
-    parser.add_argument("--paths", default="reference,fast-prev,fast,fast-graphs")
+    parser.add_argument("--paths", default="reference,fast-prev,fast-taps,fast,fast-graphs")
     parser.add_argument("--frames", type=int, default=None, help="timed frames (default 20 GPU, 3 CPU)")
     parser.add_argument("--warmup", type=int, default=None, help="warm-up frames (default 5 GPU, 1 CPU)")
     parser.add_argument("--tile", type=int, default=None, help="tile frames larger than this (pixels)")

@@ -60,7 +60,7 @@ elif [ "$phase" = bench ]; then
   step "model only, fp16: reference and fast paths 540p-2160p; 2160p in tiles; torch.compile at 720p"
   {
     timeout 160 python3 benchmarks/bench_model.py --sizes "${BENCH_SIZES:-960x540,1280x720,1920x1080,3840x2160}" \
-      --dtypes fp16 --paths reference,fast-prev,fast,fast-graphs --frames 15 --warmup 3 --markdown "$MD" \
+      --dtypes fp16 --paths reference,fast-prev,fast-taps,fast,fast-graphs --frames 12 --warmup 3 --markdown "$MD" \
       --title "Model only, fp16"
     timeout 45 python3 benchmarks/bench_model.py --sizes 3840x2160 --dtypes fp16 --paths fast --tile 1024 \
       --frames 6 --warmup 2 --markdown "$MD" --title "Model only, 2160p in tiles of 1024, fp16"

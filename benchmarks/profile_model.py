@@ -175,7 +175,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--dtype", default="fp16", choices=tuple(DTYPES))
-    parser.add_argument("--path", default="fast", choices=("reference", "reference-cl", "fast-prev", "fast"))
+    parser.add_argument("--path", default="fast",
+                        choices=("reference", "reference-cl", "fast-prev", "fast-taps", "fast"))
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--markdown", type=Path, default=None, help="append both tables, in markdown, to this file")
     args = parser.parse_args()

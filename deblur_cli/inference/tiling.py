@@ -141,26 +141,31 @@ class TiledEngine(RecurrentEngine):
         self.tile, self.overlap = tile, overlap
         self._tiles: list[tuple[Tile, RecurrentEngine]] = []
         self._frame_size: tuple[int, int] | None = None
+        self._planned: tuple[int, int, int] | None = None  # (height, width, tile) of the tiles in self._tiles
         self._graph_backend: GraphBackend | None = None
         self._graphs = False
 
     def enable_graphs(self, backend: GraphBackend | None = None) -> None:
         """CUDA graphs for frames restored as one tile (a graph per tile would hold each tile's activations)."""
         self._graphs, self._graph_backend = True, backend
-        self._tiles, self._frame_size = [], None
+        self._tiles, self._frame_size, self._planned = [], None, None
 
     def reset(self) -> None:
-        """Forget every tile's recurrence; the tiles (and any CUDA graphs) stay for the next frame of this size."""
+        """Forget every tile's recurrence; tiles of an unchanged plan (and their CUDA graphs) are kept."""
         super().reset()
+        self._frame_size = None  # the next frame plans its tiles again
         for _, engine in self._tiles:
             engine.reset()
 
     def _layout(self, height: int, width: int) -> list[tuple[Tile, RecurrentEngine]]:
         """Tiles and their engines for this frame size; a new size starts a new clip."""
         if self._frame_size != (height, width):
-            self.reset()
-            self._tiles = []  # released before the new tiles' engines (and graphs) are made
+            if self._frame_size is not None:
+                self.reset()
             self._frame_size = (height, width)
+        if self._planned != (height, width, self.tile):
+            self._tiles = []  # released before the new tiles' engines (and graphs) are made
+            self._planned = (height, width, self.tile)
             self._tiles = [
                 (
                     Tile(t.rows, t.cols, t.weight.to(self.device, self.dtype)),

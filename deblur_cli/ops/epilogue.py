@@ -47,7 +47,9 @@ def bias_act_kernel(
 
 
 def _configs() -> list[triton.Config]:
-    return [triton.Config({"BLOCK": b}, num_warps=w) for b, w in [(1024, 4), (2048, 8), (4096, 8)]]
+    # One configuration, so nothing is benchmarked per shape (a frame has about 20 distinct epilogue shapes):
+    # 8 elements a thread, 16-byte loads in fp16 (benchmarks/compile_kernels.py), no spills.
+    return [triton.Config({"BLOCK": BLOCK}, num_warps=4)]
 
 
 BIAS_ACT = Kernel("deblur_cli.ops.epilogue", "bias_act_kernel", _configs, ["numel", "C"],
