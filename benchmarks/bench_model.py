@@ -6,7 +6,7 @@ already on the device (state carried from frame to frame, as in a video),
 after warm-up frames that let cuDNN's benchmark mode, Triton's autotuner and
 CUDA-graph capture settle. GPU timing uses CUDA events; memory is
 torch.cuda.max_memory_allocated (weights included). The last column is the
-row's largest difference from the reference path's output on the first frame.
+row's largest difference on the first frame from the first path listed (normally the reference).
 
 Paths ("--paths"):
   reference       NCHW, PyTorch FAC (unfold) - the CPU's path, the ground truth
@@ -16,6 +16,8 @@ Paths ("--paths"):
   fast-taps       fast-prev + fused bias/LeakyReLU/residual epilogue, FAC by the (channel, tap) kernel
   fast            fast-prev + epilogue + tap-major alignment filters (the pixel x channel kernel, coalesced)
   fast-graphs     fast, each step replayed from CUDA graphs (what `run` uses on CUDA)
+  warp, warp-graphs  fast (+ graphs) with the alignment filters, FAC and kconv4 in one kernel that never
+                  stores the filters (ops/fac_fused.py fused_warp_fac; opt-in until measured)
   compile         fast-prev with tap-major filters, torch.compile'd (inductor fuses the epilogues)
   compile-graphs  compile, replayed from CUDA graphs
 With --tile N, frames larger than N pixels go through TiledEngine tiles of N (graphs do not apply).
@@ -57,7 +59,8 @@ def fac_triton_forward(*args, **kwargs):
 
 GPU_SIZES = "960x540,1280x720,1920x1080,3840x2160"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-PATHS = ("reference", "reference-cl", "fast-prev", "fast-taps", "fast", "fast-graphs", "compile", "compile-graphs")
+PATHS = ("reference", "reference-cl", "fast-prev", "fast-taps", "fast", "fast-graphs", "warp", "warp-graphs",
+         "compile", "compile-graphs")
 Step = Callable[[torch.Tensor, object], tuple[torch.Tensor, object]]
 
 
@@ -67,8 +70,12 @@ def build(path: str, device: torch.device, dtype: torch.dtype) -> tuple[STFAN, S
     model = STFAN().eval().to(device=device, dtype=dtype)
     if path != "reference":
         model.to(memory_format=torch.channels_last)
-    if path.startswith(("fast", "compile")):
+    if path.startswith(("fast", "compile", "warp")):
         make_fast(model, "triton", device)
+    if path.startswith("warp"):
+        from deblur_cli.ops.fac_fused import fused_warp_fac
+
+        model.fused_warp = fused_warp_fac
     if path in ("fast-prev", "compile", "compile-graphs"):
         model.epilogue = None  # fast-prev: as measured before; compile: inductor fuses the epilogues itself
     if path in ("fast-prev", "fast-taps"):
@@ -107,13 +114,12 @@ def run_frames(step: Step, frames: list[torch.Tensor], count: int, state=None):
 class Table:
     """Rows printed as they come and, with a markdown file, appended to it at once (a timeout keeps what was done)."""
 
-    HEAD = ["size", "dtype", "path", "ms (frames/s)", "peak MiB", "conv TFLOP/s", "max abs diff vs reference"]
-
-    def __init__(self, markdown: Path | None, title: str, header: str) -> None:
+    def __init__(self, markdown: Path | None, title: str, header: str, base: str) -> None:
         self.markdown = markdown
         self.rows: list[tuple[str, ...]] = []
+        head = ["size", "dtype", "path", "ms (frames/s)", "peak MiB", "conv TFLOP/s", f"max abs diff vs {base}"]
         print(header)
-        self._write(f"### {title}\n\n{header}\n\n| " + " | ".join(self.HEAD) + " |\n|" + "---|" * len(self.HEAD) + "\n")
+        self._write(f"### {title}\n\n{header}\n\n| " + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n")
 
     def _write(self, text: str) -> None:
         if self.markdown:
@@ -148,7 +154,7 @@ def bench_gpu_row(path: str, height: int, width: int, dtype: torch.dtype, device
         with torch.inference_mode():
             first, state = step(frames[0], None)
             key = (height, width, dtype)
-            if path == "reference":
+            if path == args.paths.split(",")[0]:  # the base of the last column
                 reference_out[key] = first.float().clone()
             diff = (first.float() - reference_out[key]).abs().max().item() if key in reference_out else None
             run_frames(step, frames, args.warmup, state)
@@ -188,7 +194,8 @@ def bench_gpu(args) -> Table:
     table = Table(args.markdown, args.title, (
         f"GPU: {props.name}, {props.total_memory / 2**30:.0f} GiB; torch {torch.__version__}, "
         f"CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}, triton {triton_version}; "
-        f"{args.warmup} warm-up + {args.frames} timed frames per row, batch 1, state carried"))
+        f"{args.warmup} warm-up + {args.frames} timed frames per row, batch 1, state carried"),
+        base=args.paths.split(",")[0])
     reference_out: dict = {}
     for size in args.sizes.split(","):
         height, width = parse_size(size)
@@ -206,7 +213,7 @@ def bench_cpu(args) -> Table:
     paths = [p for p in args.paths.split(",") if p.startswith("reference")] or ["reference"]
     table = Table(args.markdown, args.title, (
         f"CPU: {cpu_model()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}; float32; "
-        f"{args.warmup} warm-up + {args.frames} timed frames per row; peak MiB is the process's peak RSS"))
+        f"{args.warmup} warm-up + {args.frames} timed frames per row; peak MiB is the process's peak RSS"), paths[0])
     for size in sizes.split(","):
         height, width = parse_size(size)
         gflop = count_flops(height, width)["conv"] / 1e9

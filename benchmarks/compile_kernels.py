@@ -41,6 +41,8 @@ KERNELS = {
     "grad_filters": (ft.GRAD_FILTERS, {"KSIZE": 5}),
     "grad_padded_input": (ft.GRAD_PADDED, {"KSIZE": 5}),
     "fused_filter_fac": (fac_fused.FUSED, {"KSIZE": 5, "NEG_SLOPE": 0.1, "K_FEAT": 128, **CL}),
+    "fused_warp_fac": (fac_fused.FUSED_WARP, {"KSIZE": 5, "NEG_SLOPE": 0.1, "K_FEAT": 128, "C4": 128, **CL,
+                                              "s4_c": 1}),
     "bias_act": (epilogue.BIAS_ACT, {"CHANNELS_LAST": True, "ACT": True, "RESIDUAL": True}),
 }
 NOT_MULTIPLES_OF_16 = {"H", "HP", "WP", "HWP", "slope"}  # frame heights (180 at 720p), padded sizes, floats
@@ -83,7 +85,7 @@ def main() -> None:
             fn = launcher.raw()
             for config in launcher.configs():
                 constants = dict(config.kwargs, **extra)
-                if name == "fused_filter_fac":
+                if name.startswith("fused"):
                     constants["DOT_PRECISION"] = "tf32" if dtype == "fp32" else "ieee"
                 options = {"num_warps": config.num_warps, "num_stages": config.num_stages}
                 source = ASTSource(fn, _signature(fn, constants, dtype), constants, _attrs(fn, constants))

@@ -46,7 +46,7 @@ if [ "$phase" = train ]; then
       2>&1 | tee "$OUT/bench_quick.txt"
   fi
 elif [ "$phase" = bench ]; then
-  # One call, about 7 minutes (step timeouts sum to 565 s), at most 7 files under $OUT (the run tool returns 8):
+  # One call, about 7 minutes (step timeouts sum to 570 s), at most 7 files under $OUT (the run tool returns 8):
   # env.txt ceilings.txt bench_model.txt profile.txt bench_file.txt tests.txt and results.md, the tables
   # for benchmarks/RESULTS.md. The exact device call is in benchmarks/RESULTS.md ("Measuring on a GPU").
   MD=$OUT/results.md
@@ -62,9 +62,11 @@ elif [ "$phase" = bench ]; then
     timeout 160 python3 benchmarks/bench_model.py --sizes "${BENCH_SIZES:-960x540,1280x720,1920x1080,3840x2160}" \
       --dtypes fp16 --paths reference,fast-prev,fast-taps,fast,fast-graphs --frames 12 --warmup 3 --markdown "$MD" \
       --title "Model only, fp16"
+    timeout 50 python3 benchmarks/bench_model.py --sizes 1280x720,1920x1080 --dtypes fp16 --paths fast,warp,warp-graphs \
+      --frames 12 --warmup 3 --markdown "$MD" --title "Alignment filters never stored (opt-in fused_warp_fac), fp16"
     timeout 45 python3 benchmarks/bench_model.py --sizes 3840x2160 --dtypes fp16 --paths fast --tile 1024 \
       --frames 6 --warmup 2 --markdown "$MD" --title "Model only, 2160p in tiles of 1024, fp16"
-    timeout 110 python3 benchmarks/bench_model.py --sizes 1280x720 --dtypes fp16 --paths compile,compile-graphs \
+    timeout 95 python3 benchmarks/bench_model.py --sizes 1280x720 --dtypes fp16 --paths compile,compile-graphs \
       --frames 15 --warmup 3 --markdown "$MD" --title "torch.compile (includes compile time in warm-up), 720p fp16"
   } 2>&1 | tee "$OUT/bench_model.txt"
   step "profile: where the time goes, 720p fp16, fast path (eager: stage timers need it)"
@@ -75,7 +77,7 @@ elif [ "$phase" = bench ]; then
     2>&1 | tee "$OUT/bench_file.txt"
   printf '### File to file\n\n```\n%s\n```\n\n' "$(grep -v '^generated' "$OUT/bench_file.txt")" >> "$MD"
   step "kernels, epilogue, graphs and colour conversion against their references, on the GPU"
-  timeout 110 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py tests/test_epilogue.py \
+  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py tests/test_epilogue.py \
     tests/test_device_colour.py tests/test_fac_triton.py -k "not golden and not cpu_tensors" 2>&1 | tail -25 \
     | tee "$OUT/tests.txt"
 else

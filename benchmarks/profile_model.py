@@ -45,7 +45,7 @@ GROUPS = (  # first match wins; lower-case substrings of kernel or operator name
 STAGES = {
     "encoder (conv1-3)": [f"conv{i}_{j}" for i in (1, 2, 3) for j in (1, 2, 3)],
     "filter network (kconv1-3)": [f"kconv{i}_{j}" for i in (1, 2, 3) for j in (1, 2, 3)],
-    "alignment filters (fac_warp, kconv4)": ["fac_warp", "kconv4"],
+    "alignment filters (fac_warp, kconv4)": ["fac_warp", "kconv4", "fused_warp"],
     "alignment FAC (fea + FAC)": ["fea", "fac#1"],
     "deblurring head + FAC": ["fac_deblur", "fac#2", "fused_deblur"],
     "decoder (upconv1-2, img_prd)": ["upconv2_u", "upconv2_2", "upconv2_1", "upconv1_u", "upconv1_2", "upconv1_1",
@@ -117,12 +117,13 @@ STAGES_BY_NAME = {name: stage for stage, names in STAGES.items() for name in nam
 def stage_table(model, step, frames, state, count: int, device: torch.device) -> list[tuple[str, float]]:
     """ms per frame per stage (plus "other" and the whole step) over ``count`` frames."""
     timer = StageTimer(model, device)
-    saved = LayerRunner._block, LayerRunner.conv, model.fac, model.fused_deblur
+    saved = LayerRunner._block, LayerRunner.conv, model.fac, model.fused_deblur, model.fused_warp
     LayerRunner._block = timer.timed(lambda runner, block, x: timer.block_stage(block), saved[0])
     LayerRunner.conv = timer.timed(lambda runner, x, block, **kw: timer.block_stage(block), saved[1])
     model.fac = timer.timed(lambda *a, **kw: timer.fac_stage(), saved[2])
-    if saved[3] is not None:
-        model.fused_deblur = timer.timed(lambda *a: STAGES_BY_NAME["fused_deblur"], saved[3])
+    for name, op in (("fused_deblur", saved[3]), ("fused_warp", saved[4])):
+        if op is not None:
+            setattr(model, name, timer.timed(lambda *a, _n=name: STAGES_BY_NAME[_n], op))
     try:
         whole = 0.0
         for i in range(count):
@@ -135,7 +136,7 @@ def stage_table(model, step, frames, state, count: int, device: torch.device) ->
             whole += (time.perf_counter() - started) * 1e3
             timer.collect()
     finally:
-        LayerRunner._block, LayerRunner.conv, model.fac, model.fused_deblur = saved
+        LayerRunner._block, LayerRunner.conv, model.fac, model.fused_deblur, model.fused_warp = saved
     rows = [(stage, timer.totals.get(stage, 0.0) / count) for stage in STAGES]
     rows.append(("other (cat, clamp, layout, gaps)", whole / count - sum(ms for _, ms in rows)))
     rows.append(("whole step (synchronised, timers on)", whole / count))
@@ -176,7 +177,7 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--dtype", default="fp16", choices=tuple(DTYPES))
     parser.add_argument("--path", default="fast",
-                        choices=("reference", "reference-cl", "fast-prev", "fast-taps", "fast"))
+                        choices=("reference", "reference-cl", "fast-prev", "fast-taps", "fast", "warp"))
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--markdown", type=Path, default=None, help="append both tables, in markdown, to this file")
     args = parser.parse_args()

@@ -23,6 +23,7 @@ from deblur_cli.inference.accelerate import make_fast  # noqa: E402
 from deblur_cli.models import STFAN  # noqa: E402
 from deblur_cli.models.weights import strip_prefix  # noqa: E402
 from deblur_cli.ops.fac import fac_reference, tap_major_filters  # noqa: E402
+from deblur_cli.ops.fac_fused import FUSED_WARP, fused_warp_fac  # noqa: E402
 from deblur_cli.ops.fac_triton import _forward, fac_triton, forward_kind, fused_filter_fac  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
@@ -164,6 +165,27 @@ def test_fused_filter_head_matches_unfused(channels, size):
         torch.testing.assert_close(out, _unfused(feat, weight, bias, inp), atol=1e-4, rtol=1e-5)
         without_bias = fused_filter_fac(feat, weight, None, inp)
         torch.testing.assert_close(without_bias, _unfused(feat, weight, None, inp), atol=1e-4, rtol=1e-5)
+
+
+@pytest.mark.parametrize("layout, channel_block", [("nchw", None), ("cl", 4)])
+def test_fused_alignment_matches_filters_fac_and_kconv4(layout, channel_block, monkeypatch):
+    """One kernel for lrelu(conv1x1) filters -> FAC and -> lrelu(conv1x1) (kconv4): the filters are never stored.
+
+    With a channel block of 4 the 6 channels take two passes of the kernel's channel loop, the last one masked.
+    """
+    if channel_block and DEVICE == "cpu":
+        monkeypatch.setitem(FUSED_WARP.blocks, "BLOCK_C", channel_block)
+    feat, inp = _layout(_rand(2, 16, 5, 7, seed=20), layout), _layout(_rand(2, 6, 5, 7, seed=21), layout)
+    weight, bias = 0.2 * _rand(150, 16, 1, 1, seed=22), 0.1 * _rand(150, seed=23)
+    weight4, bias4 = 0.1 * _rand(16, 150, 1, 1, seed=24), 0.1 * _rand(16, seed=25)
+    with torch.no_grad():
+        aligned, k4 = fused_warp_fac(feat, weight, bias, inp, weight4, bias4)
+        filters = F.leaky_relu(F.conv2d(feat, weight, bias), 0.1)
+        want_k4 = F.leaky_relu(F.conv2d(filters, weight4, bias4), 0.1)
+        torch.testing.assert_close(aligned, fac_reference(inp, filters), atol=1e-4, rtol=1e-5)
+        torch.testing.assert_close(k4, want_k4, atol=1e-4, rtol=1e-5)
+    assert aligned.stride() == inp.stride() and k4.is_contiguous(memory_format=CL if layout == "cl" else
+                                                                 torch.contiguous_format)
 
 
 def test_fused_op_under_autograd_takes_the_unfused_path_with_gradients():

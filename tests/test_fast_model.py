@@ -134,3 +134,21 @@ def test_the_compile_path_traces_in_one_graph_and_keeps_the_outputs(monkeypatch)
         got, _ = compiled(frames[1], got_state)
     torch.testing.assert_close(got_first, want_first, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_the_fused_alignment_kernel_keeps_the_function(monkeypatch):
+    """The opt-in fused_warp_fac (filters, FAC and kconv4 in one kernel) gives the reference model's frames."""
+    pytest.importorskip("triton")
+    from deblur_cli.ops.fac_fused import fused_warp_fac
+
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    reference = _model().eval()
+    fast = accelerate(RecurrentEngine(_model()), fac="triton", channels_last=True).model
+    fast.fused_warp = fused_warp_fac
+    frames = [torch.rand(1, 3, 16, 24, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    with torch.inference_mode():
+        want_state = got_state = None
+        for x in frames:
+            want, want_state = reference(x, want_state)
+            got, got_state = fast(x, got_state)
+            torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)

@@ -27,7 +27,8 @@ def make_fast(model: STFAN, impl: str = "auto", device: torch.device | str | Non
     """
     if device is None:
         device = next(model.parameters()).device
-    model.fac, model.fused_deblur, model.epilogue, model.warp_tap_major = select_ops(impl, device)
+    ops = select_ops(impl, device)
+    model.fac, model.fused_deblur, model.epilogue, model.warp_tap_major, model.fused_warp = ops
     return model
 
 

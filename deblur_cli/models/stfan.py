@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..ops.fac import KERNEL_SIZE, FacOp, FusedFacOp, fac_reference
+from ..ops.fac import KERNEL_SIZE, FacOp, FusedFacOp, FusedWarpOp, fac_reference
 from .layers import EpilogueOp, LayerRunner, ResBlock, conv, upconv
 
 CH1, CH2, CH3 = 32, 64, 128
@@ -55,7 +55,9 @@ class STFAN(nn.Module):
     - ``epilogue`` (:mod:`.layers`): every convolution runs without bias and one
       in-place pass adds the bias, applies LeakyReLU and adds a residual;
     - ``warp_tap_major``: the alignment filters are produced and read in the
-      tap-major channel order (:mod:`deblur_cli.ops.fac`), which ``fac`` must accept.
+      tap-major channel order (:mod:`deblur_cli.ops.fac`), which ``fac`` must accept;
+    - ``fused_warp`` (:data:`FusedWarpOp`) may replace ``fac_warp``'s last layer, the
+      alignment FAC and ``kconv4`` with one kernel that never stores the alignment filters.
 
     Activations follow the weights' memory format: a channels_last model turns
     its input channels_last too, so that every add and concatenation sees one layout.
@@ -67,6 +69,7 @@ class STFAN(nn.Module):
         self.fused_deblur: FusedFacOp | None = fused_deblur
         self.epilogue: EpilogueOp | None = None
         self.warp_tap_major = False
+        self.fused_warp: FusedWarpOp | None = None
 
         self.fea = conv(2 * CH3, CH3)
 
@@ -131,13 +134,8 @@ class STFAN(nn.Module):
         k2 = run(k1, self.kconv2_1, self.kconv2_2, self.kconv2_3)
         k3 = run(k2, self.kconv3_1, self.kconv3_2, self.kconv3_3)
         del enc1, enc2, merged, k1, k2  # full- and half-resolution maps: free them before the 3200-channel filters
-        tap_major = self.warp_tap_major  # then fac_warp emits, kconv4 and the FAC read, the filters tap-major
-        head = self.fac_warp
-        warp_filters = run.conv(run(k3, *head[:3]), head[3], tap_major_out=True) if tap_major else run(k3, head)
-        deblur_input = torch.cat([k3, run.conv(warp_filters, self.kconv4, tap_major_in=tap_major)], 1)
-        fac_options = {"tap_major": True} if tap_major else {}
-        aligned = self.fac(run(prev_features, self.fea), warp_filters, **fac_options)
-        del warp_filters  # 3200 channels: free them before the deblurring filters exist (peak memory)
+        aligned, k4 = self._align(run, k3, run(prev_features, self.fea))
+        deblur_input = torch.cat([k3, k4], 1)
         deblurred = self._deblur(run, deblur_input, enc3)
         features = torch.cat([deblurred, aligned], 1)
 
@@ -154,6 +152,18 @@ class STFAN(nn.Module):
         weight = self.conv1_1[0].weight
         cl = not weight.is_contiguous() and weight.is_contiguous(memory_format=torch.channels_last)
         return torch.channels_last if cl else torch.contiguous_format
+
+    def _align(self, run: LayerRunner, k3: torch.Tensor, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The aligned features (FAC of ``features`` with the alignment filters) and kconv4 of those filters."""
+        head, kconv4 = self.fac_warp, self.kconv4
+        if self.fused_warp is not None:
+            last, k4conv = head[3][0], kconv4[0]
+            return self.fused_warp(run(k3, head[:3]), last.weight, last.bias, features, k4conv.weight, k4conv.bias)
+        tap_major = self.warp_tap_major  # then fac_warp emits, kconv4 and the FAC read, the filters tap-major
+        warp_filters = run.conv(run(k3, *head[:3]), head[3], tap_major_out=True) if tap_major else run(k3, head)
+        k4 = run.conv(warp_filters, kconv4, tap_major_in=tap_major)
+        fac_options = {"tap_major": True} if tap_major else {}
+        return self.fac(features, warp_filters, **fac_options), k4
 
     def _deblur(self, run: LayerRunner, head_input: torch.Tensor, enc3: torch.Tensor) -> torch.Tensor:
         """FAC of the encoder features with the deblurring filters (fused when ``fused_deblur`` is set)."""

@@ -51,6 +51,7 @@ class FastOps(NamedTuple):
     fused_deblur: FusedFacOp | None  # the deblurring filter head's last layer fused with its FAC
     epilogue: Callable | None  # bias + LeakyReLU + residual after each convolution, in one pass
     tap_major: bool  # alignment filters produced and read tap-major (coalesced for channels_last)
+    fused_warp: Callable | None = None  # alignment filters, FAC and kconv4 in one kernel (opt-in: bench_model.py)
 
 
 REFERENCE_OPS = FastOps(fac_reference, None, None, False)

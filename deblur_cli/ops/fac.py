@@ -28,6 +28,9 @@ FacOp = Callable[..., torch.Tensor]
 # (features, weight, bias, inp) -> fac(inp, lrelu(conv1x1(features, weight, bias))): the last layer of a
 # filter head fused with the FAC that consumes it, so the 3200-channel filters need not be stored.
 FusedFacOp = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None", torch.Tensor], torch.Tensor]
+# (features, weight, bias, inp, weight4, bias4) -> (fac(inp, f), lrelu(conv1x1(f, weight4, bias4))) with
+# f = lrelu(conv1x1(features, weight, bias)): STFAN's alignment, its filters never stored.
+FusedWarpOp = Callable[..., "tuple[torch.Tensor, torch.Tensor]"]
 
 
 def tap_major_filters(filters: torch.Tensor, kernel_size: int = KERNEL_SIZE, inverse: bool = False) -> torch.Tensor:

@@ -213,3 +213,62 @@ def fused_filter_fac(
         v = tl.load(inp_base + src[:, None], mask=mask, other=0.0)
         acc += v.to(tl.float32) * taps
     _store_block(out_ptr, acc, n, offs_c, y, x, so_n, so_c, so_h, so_w, mask)
+
+
+@triton.jit
+def fused_warp_fac(
+    feat_ptr, wt_ptr, bias_ptr, inp_ptr, w4_ptr, b4_ptr, out_ptr, k4_ptr,
+    C, H, W, HW,
+    sx_n, sx_k, sx_h, sx_w,
+    si_n, si_c, si_h, si_w,
+    so_n, so_c, so_h, so_w,
+    s4_n, s4_c, s4_h, s4_w,
+    NEG_SLOPE: tl.constexpr, K_FEAT: tl.constexpr, C4: tl.constexpr, KSIZE: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+):
+    """STFAN's alignment in one pass: filters f = lrelu(W @ feat + b) are made per block in registers, applied
+    to ``inp`` (the FAC) and fed to the 1x1 convolution that reads them (``kconv4``: lrelu(W4 @ f + b4)).
+
+    One program owns BLOCK_P pixels and loops over all C channels (BLOCK_C at a time) and their KK taps, so
+    the kconv4 sum over every (channel, tap) stays in its registers and the C*KK filters never reach memory.
+    ``wt`` is (KK, K_FEAT, C) and ``w4`` is (KK, C, C4), both contiguous.
+    """
+    KK: tl.constexpr = KSIZE * KSIZE
+    PAD: tl.constexpr = KSIZE // 2
+    n = tl.program_id(1).to(tl.int64)
+    offs_p = tl.program_id(0) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_k = tl.arange(0, K_FEAT)
+    offs_o = tl.arange(0, C4)
+    y = offs_p // W
+    x = offs_p % W
+    pmask = offs_p < HW
+    feat = tl.load(feat_ptr + n * sx_n + (offs_k * sx_k)[None, :] + (y * sx_h + x * sx_w)[:, None],
+                   mask=pmask[:, None], other=0.0)
+    acc4 = tl.full((BLOCK_P, C4), 0.0, tl.float32)
+    for c0 in range(0, C, BLOCK_C):
+        offs_c = c0 + tl.arange(0, BLOCK_C)
+        cmask = offs_c < C
+        mask = pmask[:, None] & cmask[None, :]
+        inp_base = inp_ptr + n * si_n + (offs_c * si_c)[None, :]
+        acc = tl.full((BLOCK_P, BLOCK_C), 0.0, tl.float32)
+        for t in range(KK):
+            i = t // KSIZE
+            j = t - i * KSIZE
+            w = tl.load(wt_ptr + t * (K_FEAT * C) + (offs_k * C)[:, None] + offs_c[None, :], mask=cmask[None, :],
+                        other=0.0)
+            b = tl.load(bias_ptr + offs_c * KK + t, mask=cmask, other=0.0).to(tl.float32)
+            taps = tl.dot(feat, w, input_precision=DOT_PRECISION) + b[None, :]
+            taps = tl.where(taps >= 0, taps, taps * NEG_SLOPE)
+            taps = tl.where(mask, taps, 0.0)
+            row = tl.minimum(tl.maximum(y + (i - PAD), 0), H - 1)  # clamped indices: replicate padding
+            col = tl.minimum(tl.maximum(x + (j - PAD), 0), W - 1)
+            v = tl.load(inp_base + (row * si_h + col * si_w)[:, None], mask=mask, other=0.0)
+            acc += v.to(tl.float32) * taps
+            w4 = tl.load(w4_ptr + t * (C * C4) + (offs_c * C4)[:, None] + offs_o[None, :], mask=cmask[:, None],
+                         other=0.0)
+            acc4 += tl.dot(taps.to(w4.dtype), w4, input_precision=DOT_PRECISION)
+        _store_block(out_ptr, acc, n, offs_c, y, x, so_n, so_c, so_h, so_w, mask)
+    b4 = tl.load(b4_ptr + offs_o).to(tl.float32)
+    k4 = acc4 + b4[None, :]
+    k4 = tl.where(k4 >= 0, k4, k4 * NEG_SLOPE)
+    _store_block(k4_ptr, k4, n, offs_o, y, x, s4_n, s4_c, s4_h, s4_w, pmask[:, None])
