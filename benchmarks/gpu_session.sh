@@ -2,7 +2,8 @@
 # Everything this project needs a GPU for, in two prepared calls on a lent machine.
 #
 #   benchmarks/gpu_session.sh train   # train the shipped weights (time-bounded), score them, test the kernels
-#   benchmarks/gpu_session.sh bench   # ceilings, model-only and file-to-file benchmarks, tiling memory, profile
+#   benchmarks/gpu_session.sh bench   # ceilings, model only (reference/fast/graphs/compile, 540p-2160p), profile,
+#                                     # file to file at 720p, GPU tests; RESULTS.md-ready tables in $OUT/results.md
 #
 # Results go to $OUT (default ./gpu-out). Where PyAV is not installed, wheels in
 # .whl/ are installed first (the lent machines have torch and triton, not av).
@@ -45,20 +46,40 @@ if [ "$phase" = train ]; then
       2>&1 | tee "$OUT/bench_quick.txt"
   fi
 elif [ "$phase" = bench ]; then
+  # One call, about 7 minutes (step timeouts sum to 570 s), at most 7 files under $OUT (the run tool returns 8):
+  # env.txt ceilings.txt bench_model.txt profile.txt bench_file.txt tests.txt and results.md, the tables
+  # for benchmarks/RESULTS.md. The exact device call is in benchmarks/RESULTS.md ("Measuring on a GPU").
+  MD=$OUT/results.md
+  { nvidia-smi -L; python3 -c "import torch, triton; print('torch', torch.__version__, 'CUDA', torch.version.cuda, \
+'cuDNN', torch.backends.cudnn.version(), 'triton', triton.__version__)"; python3 -c "import av; print('av', av.__version__)"
+  } 2>&1 | tee "$OUT/env.txt"
+  printf '## H200 run %s\n\n```\n%s\n```\n\n' "$(date -u +%F)" "$(cat "$OUT/env.txt")" > "$MD"
   step "ceilings"
-  timeout 40 python3 benchmarks/ceilings.py 2>&1 | tee "$OUT/ceilings.txt"
-  step "model only"
-  timeout 200 python3 benchmarks/bench_model.py --sizes "${BENCH_SIZES:-960x540,1280x720,1920x1080,3840x2160}" \
-    --paths reference,fast --frames 15 --warmup 3 2>&1 | tee "$OUT/bench_model.txt"
-  step "file to file"
+  timeout 30 python3 benchmarks/ceilings.py 2>&1 | tee "$OUT/ceilings.txt"
+  printf '### Ceilings\n\n```\n%s\n```\n\n' "$(cat "$OUT/ceilings.txt")" >> "$MD"
+  step "model only, fp16: reference and fast paths 540p-2160p; 2160p in tiles; torch.compile at 720p"
   {
-    timeout 60 python3 benchmarks/bench_file.py --size 1280x720 --frames 300 --fp16 --preset veryfast
-    timeout 60 python3 benchmarks/bench_file.py --size 1280x720 --frames 300 --fp16 --codec h264_nvenc
-    timeout 60 python3 benchmarks/bench_file.py --size 1280x720 --frames 60 --fac reference
-    timeout 60 python3 benchmarks/bench_file.py --size 3840x2160 --frames 20 --fp16 --tile 512 --preset ultrafast
-  } 2>&1 | tee "$OUT/bench_file.txt"
-  step "profile"
-  timeout 60 python3 benchmarks/profile_model.py --size 1280x720 --dtype fp16 --path fast 2>&1 | tee "$OUT/profile.txt"
+    timeout 160 python3 benchmarks/bench_model.py --sizes "${BENCH_SIZES:-960x540,1280x720,1920x1080,3840x2160}" \
+      --dtypes fp16 --paths reference,fast-prev,fast-taps,fast,fast-graphs --frames 12 --warmup 3 --markdown "$MD" \
+      --title "Model only, fp16"
+    timeout 50 python3 benchmarks/bench_model.py --sizes 1280x720,1920x1080 --dtypes fp16 --paths fast,warp,warp-graphs \
+      --frames 12 --warmup 3 --markdown "$MD" --title "Alignment filters never stored (opt-in fused_warp_fac), fp16"
+    timeout 45 python3 benchmarks/bench_model.py --sizes 3840x2160 --dtypes fp16 --paths fast --tile 1024 \
+      --frames 6 --warmup 2 --markdown "$MD" --title "Model only, 2160p in tiles of 1024, fp16"
+    timeout 95 python3 benchmarks/bench_model.py --sizes 1280x720 --dtypes fp16 --paths compile,compile-graphs \
+      --frames 15 --warmup 3 --markdown "$MD" --title "torch.compile (includes compile time in warm-up), 720p fp16"
+  } 2>&1 | tee "$OUT/bench_model.txt"
+  step "profile: where the time goes, 720p fp16, fast path (eager: stage timers need it)"
+  timeout 40 python3 benchmarks/profile_model.py --size 1280x720 --dtype fp16 --path fast --markdown "$MD" \
+    2>&1 | tee "$OUT/profile.txt"
+  step "file to file, 720p fp16 (CUDA graphs on, as run uses them)"
+  timeout 60 python3 benchmarks/bench_file.py --size 1280x720 --frames 300 --fp16 --preset veryfast \
+    2>&1 | tee "$OUT/bench_file.txt"
+  printf '### File to file\n\n```\n%s\n```\n\n' "$(grep -v '^generated' "$OUT/bench_file.txt")" >> "$MD"
+  step "kernels, epilogue, graphs and colour conversion against their references, on the GPU"
+  timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py tests/test_epilogue.py \
+    tests/test_device_colour.py tests/test_fac_triton.py -k "not golden and not cpu_tensors" 2>&1 | tail -25 \
+    | tee "$OUT/tests.txt"
 else
   echo "unknown phase $phase" >&2
   exit 2

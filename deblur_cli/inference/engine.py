@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import STFAN, STFANState
+from .graphs import GraphBackend, GraphedModel
 from .streaming import restore_array, stream_arrays
 
 MULTIPLE = 4
@@ -88,6 +89,11 @@ class RecurrentEngine:
         self.model = model.eval().to(device=self.device, dtype=dtype)
         self.state: STFANState | None = None
         self.frames_done = 0
+        self.graphed: GraphedModel | None = None
+
+    def enable_graphs(self, backend: GraphBackend | None = None) -> None:
+        """Replay each step from CUDA graphs captured per frame size (:mod:`.graphs`); eager where they don't apply."""
+        self.graphed = GraphedModel(self.model, backend)
 
     def reset(self) -> None:
         """Forget the recurrence: the next frame is treated as a first frame."""
@@ -106,9 +112,10 @@ class RecurrentEngine:
         if self.channel_order == "BGR":
             x = x.flip(1)
         x, (h, w) = pad_to_multiple(x)
+        x = x.contiguous(memory_format=self.model.memory_format())  # the weights' layout: no mixed-layout adds
         if self.state is not None and self.state.prev_blurry.shape != x.shape:
             self.reset()  # a new frame size starts a new clip
-        restored, self.state = self.model(x, self.state)
+        restored, self.state = (self.graphed or self.model)(x, self.state)
         out = restored[..., :h, :w].clamp_(0.0, 1.0)
         if self.channel_order == "BGR":
             out = out.flip(1)

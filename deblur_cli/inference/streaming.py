@@ -72,6 +72,16 @@ def check_frame(frame: np.ndarray) -> None:
         raise ValueError(f"expected an (H, W, 3) uint8 or uint16 RGB frame, got {frame.dtype} {frame.shape}")
 
 
+def from_uint16_bits(t: torch.Tensor) -> torch.Tensor:
+    """int16 tensor holding uint16 samples (their bits) -> int32 values 0..65535; other integer types unchanged."""
+    return t.to(torch.int32).bitwise_and_(_UINT16_MASK) if t.dtype == torch.int16 else t
+
+
+def to_uint16_bits(t: torch.Tensor) -> torch.Tensor:
+    """Integer-valued tensor (0..65535) -> int16 holding the uint16 bits (for numpy's ``.view(np.uint16)``)."""
+    return t.to(torch.int32).to(torch.int16)
+
+
 def to_float(frame: np.ndarray, device: torch.device, uploads: _PinnedRing | None = None) -> torch.Tensor:
     """(H, W, 3) uint8/uint16 -> (3, H, W) float32 in [0, 1] on ``device`` (integers cross the bus)."""
     check_frame(frame)
@@ -79,9 +89,7 @@ def to_float(frame: np.ndarray, device: torch.device, uploads: _PinnedRing | Non
     bits = torch.from_numpy(np.ascontiguousarray(frame.view(np.int16) if frame.dtype == np.uint16 else frame))
     if uploads is not None:
         bits = uploads.next(tuple(bits.shape), bits.dtype).copy_(bits)
-    x = bits.to(device, non_blocking=True)
-    if frame.dtype == np.uint16:
-        x = x.to(torch.int32).bitwise_and_(_UINT16_MASK)
+    x = from_uint16_bits(bits.to(device, non_blocking=True))
     return x.permute(2, 0, 1).to(torch.float32) / peak
 
 
@@ -89,7 +97,7 @@ def to_integer(y: torch.Tensor, dtype: np.dtype) -> torch.Tensor:
     """(3, H, W) float in [0, 1] -> (H, W, 3) rounded uint8, or uint16 as int16 bits, on y's device."""
     peak = float(np.iinfo(dtype).max)
     q = (y.float() * peak).round_()
-    q = q.to(torch.uint8) if dtype == np.uint8 else q.to(torch.int32).to(torch.int16)
+    q = q.to(torch.uint8) if dtype == np.uint8 else to_uint16_bits(q)
     return q.permute(1, 2, 0)
 
 

@@ -28,6 +28,7 @@ import torch
 from ..errors import DeviceError
 from ..models import STFAN
 from .engine import MULTIPLE, RecurrentEngine, pad_to_multiple
+from .graphs import GraphBackend
 
 DEFAULT_OVERLAP = 64
 # A tile's output is ignored within this fraction of the overlap from its inner edge (where its receptive
@@ -140,16 +141,31 @@ class TiledEngine(RecurrentEngine):
         self.tile, self.overlap = tile, overlap
         self._tiles: list[tuple[Tile, RecurrentEngine]] = []
         self._frame_size: tuple[int, int] | None = None
+        self._planned: tuple[int, int, int] | None = None  # (height, width, tile) of the tiles in self._tiles
+        self._graph_backend: GraphBackend | None = None
+        self._graphs = False
+
+    def enable_graphs(self, backend: GraphBackend | None = None) -> None:
+        """CUDA graphs for frames restored as one tile (a graph per tile would hold each tile's activations)."""
+        self._graphs, self._graph_backend = True, backend
+        self._tiles, self._frame_size, self._planned = [], None, None
 
     def reset(self) -> None:
+        """Forget every tile's recurrence; tiles of an unchanged plan (and their CUDA graphs) are kept."""
         super().reset()
-        self._tiles, self._frame_size = [], None
+        self._frame_size = None  # the next frame plans its tiles again
+        for _, engine in self._tiles:
+            engine.reset()
 
     def _layout(self, height: int, width: int) -> list[tuple[Tile, RecurrentEngine]]:
         """Tiles and their engines for this frame size; a new size starts a new clip."""
         if self._frame_size != (height, width):
-            self.reset()
+            if self._frame_size is not None:
+                self.reset()
             self._frame_size = (height, width)
+        if self._planned != (height, width, self.tile):
+            self._tiles = []  # released before the new tiles' engines (and graphs) are made
+            self._planned = (height, width, self.tile)
             self._tiles = [
                 (
                     Tile(t.rows, t.cols, t.weight.to(self.device, self.dtype)),
@@ -157,6 +173,8 @@ class TiledEngine(RecurrentEngine):
                 )
                 for t in plan_tiles(height, width, self.tile, self.overlap)
             ]
+            if self._graphs and len(self._tiles) == 1:
+                self._tiles[0][1].enable_graphs(self._graph_backend)
         return self._tiles
 
     @torch.inference_mode()

@@ -19,44 +19,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..ops.fac import KERNEL_SIZE, FacOp, FusedFacOp, fac_reference
+from ..ops.fac import KERNEL_SIZE, FacOp, FusedFacOp, FusedWarpOp, fac_reference
+from .layers import EpilogueOp, LayerRunner, ResBlock, conv, upconv
 
-LEAKY_SLOPE = 0.1
 CH1, CH2, CH3 = 32, 64, 128
 FAC_CHANNELS = CH3 * KERNEL_SIZE * KERNEL_SIZE  # 3200 filter taps per pixel
-
-
-
-def conv(cin: int, cout: int, kernel_size: int = 3, stride: int = 1) -> nn.Sequential:
-    """Convolution + LeakyReLU(0.1); named ``<name>.0`` like the authors' ``conv``."""
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=(kernel_size - 1) // 2),
-        nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
-    )
-
-
-def upconv(cin: int, cout: int) -> nn.Sequential:
-    """Stride-2 transposed convolution (4x4) + LeakyReLU(0.1)."""
-    return nn.Sequential(
-        nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1),
-        nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
-    )
-
-
-class ResBlock(nn.Module):
-    """x + conv(lrelu(conv(x))): no activation after the second convolution or the sum."""
-
-    def __init__(self, channels: int, kernel_size: int = 3) -> None:
-        super().__init__()
-        pad = (kernel_size - 1) // 2
-        self.stem = nn.Sequential(
-            nn.Conv2d(channels, channels, kernel_size, padding=pad),
-            nn.LeakyReLU(LEAKY_SLOPE, inplace=True),
-            nn.Conv2d(channels, channels, kernel_size, padding=pad),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.stem(x) + x
 
 
 def filter_head(cin: int) -> nn.Sequential:
@@ -79,15 +46,30 @@ class STFANState:
 class STFAN(nn.Module):
     """The STFAN network; ``fac`` selects the FAC implementation (reference by default).
 
-    ``fused_deblur`` (default None: unfused) may replace ``fac_deblur``'s last layer plus
-    the deblurring FAC; only the deblurring filters qualify, the alignment filters are
-    also read by ``kconv4``. Neither option adds parameters: state dicts are unchanged.
+    Speed options, none of which adds a parameter (state dicts are unchanged) or
+    changes the function beyond rounding; all off by default:
+
+    - ``fused_deblur`` may replace ``fac_deblur``'s last layer plus the deblurring
+      FAC; only the deblurring filters qualify, the alignment filters are also
+      read by ``kconv4``;
+    - ``epilogue`` (:mod:`.layers`): every convolution runs without bias and one
+      in-place pass adds the bias, applies LeakyReLU and adds a residual;
+    - ``warp_tap_major``: the alignment filters are produced and read in the
+      tap-major channel order (:mod:`deblur_cli.ops.fac`), which ``fac`` must accept;
+    - ``fused_warp`` (:data:`FusedWarpOp`) may replace ``fac_warp``'s last layer, the
+      alignment FAC and ``kconv4`` with one kernel that never stores the alignment filters.
+
+    Activations follow the weights' memory format: a channels_last model turns
+    its input channels_last too, so that every add and concatenation sees one layout.
     """
 
     def __init__(self, fac: FacOp | None = None, fused_deblur: FusedFacOp | None = None) -> None:
         super().__init__()
         self.fac: FacOp = fac or fac_reference
         self.fused_deblur: FusedFacOp | None = fused_deblur
+        self.epilogue: EpilogueOp | None = None
+        self.warp_tap_major = False
+        self.fused_warp: FusedWarpOp | None = None
 
         self.fea = conv(2 * CH3, CH3)
 
@@ -135,10 +117,12 @@ class STFAN(nn.Module):
         """
         if blurry.shape[-1] % 4 or blurry.shape[-2] % 4:
             raise ValueError(f"STFAN needs height and width divisible by 4, got {tuple(blurry.shape[-2:])}")
+        run = LayerRunner(self.epilogue)
+        blurry = blurry.contiguous(memory_format=self.memory_format())
 
-        enc1 = self.conv1_3(self.conv1_2(self.conv1_1(blurry)))
-        enc2 = self.conv2_3(self.conv2_2(self.conv2_1(enc1)))
-        enc3 = self.conv3_3(self.conv3_2(self.conv3_1(enc2)))
+        enc1 = run(blurry, self.conv1_1, self.conv1_2, self.conv1_3)
+        enc2 = run(enc1, self.conv2_1, self.conv2_2, self.conv2_3)
+        enc3 = run(enc2, self.conv3_1, self.conv3_2, self.conv3_3)
 
         if state is None:
             prev_blurry, prev_restored, prev_features = blurry, blurry, torch.cat([enc3, enc3], 1)
@@ -146,29 +130,45 @@ class STFAN(nn.Module):
             prev_blurry, prev_restored, prev_features = state.prev_blurry, state.prev_restored, state.features
 
         merged = torch.cat([blurry, prev_blurry, prev_restored], 1)
-        k1 = self.kconv1_3(self.kconv1_2(self.kconv1_1(merged)))
-        k2 = self.kconv2_3(self.kconv2_2(self.kconv2_1(k1)))
-        k3 = self.kconv3_3(self.kconv3_2(self.kconv3_1(k2)))
+        k1 = run(merged, self.kconv1_1, self.kconv1_2, self.kconv1_3)
+        k2 = run(k1, self.kconv2_1, self.kconv2_2, self.kconv2_3)
+        k3 = run(k2, self.kconv3_1, self.kconv3_2, self.kconv3_3)
         del enc1, enc2, merged, k1, k2  # full- and half-resolution maps: free them before the 3200-channel filters
-        warp_filters = self.fac_warp(k3)
-        deblur_input = torch.cat([k3, self.kconv4(warp_filters)], 1)
-        aligned = self.fac(self.fea(prev_features), warp_filters)
-        del warp_filters  # 3200 channels: free them before the deblurring filters exist (peak memory)
-        deblurred = self._deblur(deblur_input, enc3)
+        aligned, k4 = self._align(run, k3, run(prev_features, self.fea))
+        deblur_input = torch.cat([k3, k4], 1)
+        deblurred = self._deblur(run, deblur_input, enc3)
         features = torch.cat([deblurred, aligned], 1)
 
         # The authors' decoder has no skip connections from the encoder.
-        dec2 = self.upconv2_1(self.upconv2_2(self.upconv2_u(features)))
-        dec1 = self.upconv1_1(self.upconv1_2(self.upconv1_u(dec2)))
-        restored = self.img_prd(dec1) + blurry
+        dec2 = run(features, self.upconv2_u, self.upconv2_2, self.upconv2_1)
+        dec1 = run(dec2, self.upconv1_u, self.upconv1_2, self.upconv1_1)
+        restored = run.conv(dec1, self.img_prd, residual=blurry)
 
         next_state = STFANState(blurry, restored.clamp(0.0, 1.0), features)
         return restored, next_state
 
-    def _deblur(self, head_input: torch.Tensor, enc3: torch.Tensor) -> torch.Tensor:
+    def memory_format(self) -> torch.memory_format:
+        """channels_last when the weights are (``model.to(memory_format=torch.channels_last)``), else NCHW."""
+        weight = self.conv1_1[0].weight
+        cl = not weight.is_contiguous() and weight.is_contiguous(memory_format=torch.channels_last)
+        return torch.channels_last if cl else torch.contiguous_format
+
+    def _align(self, run: LayerRunner, k3: torch.Tensor, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The aligned features (FAC of ``features`` with the alignment filters) and kconv4 of those filters."""
+        head, kconv4 = self.fac_warp, self.kconv4
+        if self.fused_warp is not None:
+            last, k4conv = head[3][0], kconv4[0]
+            return self.fused_warp(run(k3, head[:3]), last.weight, last.bias, features, k4conv.weight, k4conv.bias)
+        tap_major = self.warp_tap_major  # then fac_warp emits, kconv4 and the FAC read, the filters tap-major
+        warp_filters = run.conv(run(k3, *head[:3]), head[3], tap_major_out=True) if tap_major else run(k3, head)
+        k4 = run.conv(warp_filters, kconv4, tap_major_in=tap_major)
+        fac_options = {"tap_major": True} if tap_major else {}
+        return self.fac(features, warp_filters, **fac_options), k4
+
+    def _deblur(self, run: LayerRunner, head_input: torch.Tensor, enc3: torch.Tensor) -> torch.Tensor:
         """FAC of the encoder features with the deblurring filters (fused when ``fused_deblur`` is set)."""
-        if self.fused_deblur is None:
-            return self.fac(enc3, self.fac_deblur(head_input))
         head = self.fac_deblur
+        if self.fused_deblur is None:
+            return self.fac(enc3, run(head_input, head))
         last_conv = head[3][0]
-        return self.fused_deblur(head[2](head[1](head[0](head_input))), last_conv.weight, last_conv.bias, enc3)
+        return self.fused_deblur(run(head_input, head[:3]), last_conv.weight, last_conv.bias, enc3)

@@ -1,16 +1,18 @@
 """Choose the FAC implementation: which one runs on a device, and its functions.
 
 "reference" is the plain PyTorch FAC (the ground truth, runs anywhere);
-"triton" the Triton kernels of :mod:`.fac_triton` (CUDA, or the CPU only under
-``TRITON_INTERPRET=1``, which is for tests); "auto" takes Triton on a CUDA
-device when Triton imports, else the reference. Triton is imported only when
-chosen, so the CPU path never needs it.
+"triton" the Triton kernels of :mod:`.fac_triton` with the fused deblurring head,
+the fused convolution epilogue (:mod:`.epilogue`) and tap-major alignment filters
+(CUDA, or the CPU only under ``TRITON_INTERPRET=1``, which is for tests); "auto"
+takes Triton on a CUDA device when Triton imports, else the reference. Triton is
+imported only when chosen, so the CPU path never needs it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -42,10 +44,24 @@ def resolve_fac_impl(impl: str, device: torch.device | str) -> str:
     return impl
 
 
-def select_fac(impl: str, device: torch.device | str) -> tuple[FacOp, FusedFacOp | None]:
-    """The FAC op and the fused deblurring op (None where there is none) for ``impl`` on ``device``."""
+class FastOps(NamedTuple):
+    """What :meth:`STFAN <deblur_cli.models.stfan.STFAN>`'s speed attributes are set to for one implementation."""
+
+    fac: FacOp
+    fused_deblur: FusedFacOp | None  # the deblurring filter head's last layer fused with its FAC
+    epilogue: Callable | None  # bias + LeakyReLU + residual after each convolution, in one pass
+    tap_major: bool  # alignment filters produced and read tap-major (coalesced for channels_last)
+    fused_warp: Callable | None = None  # alignment filters, FAC and kconv4 in one kernel (opt-in: bench_model.py)
+
+
+REFERENCE_OPS = FastOps(fac_reference, None, None, False)
+
+
+def select_ops(impl: str, device: torch.device | str) -> FastOps:
+    """The FAC op, fused deblurring op, convolution epilogue and filter order for ``impl`` on ``device``."""
     if resolve_fac_impl(impl, device) == "reference":
-        return fac_reference, None
+        return REFERENCE_OPS
+    from .epilogue import bias_act_
     from .fac_triton import fac_triton, fused_filter_fac
 
-    return fac_triton, fused_filter_fac
+    return FastOps(fac_triton, fused_filter_fac, bias_act_, True)
