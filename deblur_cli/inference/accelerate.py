@@ -7,15 +7,32 @@ turns its input and so every activation into the weights' layout), CUDA graphs
 replaying each frame's step (captured once per frame size) and
 ``cudnn.benchmark`` (picks the fastest algorithm per frame size once; a video
 keeps one size). On the CPU nothing changes: the reference FAC and NCHW.
+
+Before a CUDA engine touches a user's frame, :func:`verify_fast_path` runs a few
+small frames through the fast path and through the reference FAC and compares
+them; a fast path that fails or differs (a Triton or driver problem on an
+untried GPU) is replaced by the reference path with a one-line warning, so a
+new kernel can cost speed but never a wrong or failed video.
 """
 
 from __future__ import annotations
 
+import copy
+import math
+import sys
+
 import torch
 
+from ..errors import first_line
 from ..models.stfan import STFAN
 from ..ops.dispatch import select_ops
+from ..ops.fac import fac_reference
 from .engine import RecurrentEngine
+
+CHECK_SHAPE = (1, 3, 64, 96)  # small, but every layer and both FACs run at their real strides
+CHECK_FRAMES = 3  # a first frame and two with recurrent state (the graphs capture both kinds)
+# Largest difference from the reference accepted, on outputs in [0, 1]: rounding, not a wrong kernel.
+CHECK_TOLERANCE = {torch.float32: 1e-2, torch.float16: 3e-2, torch.bfloat16: 6e-2}
 
 
 def make_fast(model: STFAN, impl: str = "auto", device: torch.device | str | None = None) -> STFAN:
@@ -48,4 +65,39 @@ def accelerate(engine: RecurrentEngine, fac: str = "auto", channels_last: bool |
         engine.enable_graphs()
     if on_cuda:
         torch.backends.cudnn.benchmark = True
+        verify_fast_path(engine)
     return engine
+
+
+def fast_path_error(engine: RecurrentEngine) -> str | None:
+    """Why ``engine``'s fast path disagrees with the reference FAC on a few small frames, or None when it agrees."""
+    reference = make_fast(copy.deepcopy(engine.model), "reference", engine.device)
+    plain = RecurrentEngine(reference, channel_order=engine.channel_order, device=engine.device, dtype=engine.dtype)
+    frames = torch.rand(CHECK_FRAMES, *CHECK_SHAPE, generator=torch.Generator().manual_seed(0))
+    worst = 0.0
+    try:
+        for frame in frames:
+            fast, slow = engine.step(frame), plain.step(frame)
+            worst = max(worst, float((fast.float() - slow.float()).abs().max()))
+    except Exception as exc:  # a kernel that does not compile or launch on this GPU
+        return f"{type(exc).__name__}: {first_line(exc)}"
+    finally:
+        engine.reset()
+    tolerance = CHECK_TOLERANCE.get(engine.dtype, 1e-2)
+    if not math.isfinite(worst) or worst > tolerance:
+        return f"it differs from the reference by {worst:.3g} (tolerance {tolerance:g})"
+    return None
+
+
+def verify_fast_path(engine: RecurrentEngine) -> bool:
+    """Check the fast path once (:func:`fast_path_error`); on a problem fall back to the reference path and say so."""
+    if engine.model.fac is fac_reference and engine.graphed is None:
+        return True  # nothing fast to check
+    problem = fast_path_error(engine)
+    if problem is None:
+        return True
+    make_fast(engine.model, "reference", engine.device)
+    engine.graphed = None
+    print(f"warning: the fast GPU path failed its start-up check ({problem}); using the reference path "
+          "(slower, same results); please report this with `stfan-deblur info`", file=sys.stderr, flush=True)
+    return False

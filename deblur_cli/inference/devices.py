@@ -25,7 +25,8 @@ def resolve_device(spec: str = "auto") -> torch.device:
         raise DeviceError(f"device '{spec}' asked for, but CUDA is not available on this machine (use --device cpu)")
     device = torch.device(spec if ":" in spec else "cuda:0")
     if device.index >= torch.cuda.device_count():
-        raise DeviceError(f"device '{spec}' does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        count = torch.cuda.device_count()
+        raise DeviceError(f"device '{spec}' does not exist: this machine has {count} CUDA device(s)")
     return device
 
 

@@ -171,7 +171,8 @@ class Downloader:
         self.retries = RETRIES if retries is None else retries
         self.backoff = BACKOFF if backoff is None else backoff
 
-    def fetch(self, url: str, dest: Path, progress: ProgressFactory | None = None, label: str = "weights") -> Downloaded:
+    def fetch(self, url: str, dest: Path, progress: ProgressFactory | None = None,
+              label: str = "weights") -> Downloaded:
         for attempt in range(self.retries + 1):
             try:
                 return self._attempt(url, dest, progress, label)

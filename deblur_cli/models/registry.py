@@ -146,7 +146,8 @@ class FetchSettings:
         return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-_SETTINGS: ContextVar[FetchSettings] = ContextVar("stfan_deblur_fetch_settings", default=FetchSettings())
+# FetchSettings is frozen, so one shared default instance is safe.
+_SETTINGS: ContextVar[FetchSettings] = ContextVar("stfan_deblur_fetch_settings", default=FetchSettings())  # noqa: B039
 
 
 def fetch_settings() -> FetchSettings:

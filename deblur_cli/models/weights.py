@@ -108,7 +108,8 @@ def _load_safetensors(path: Path, sha: str) -> LoadedWeights:
             raw_meta = fh.metadata() or {}
             tensors = {key: fh.get_tensor(key) for key in fh.keys()}
     except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: not a weights file (neither safetensors nor a PyTorch checkpoint: {exc})") from None
+        raise WeightsError(f"{path}: not a weights file "
+                           f"(neither safetensors nor a PyTorch checkpoint: {exc})") from None
     try:
         meta = json.loads(raw_meta.get(META_KEY, "{}"))
     except json.JSONDecodeError:
@@ -209,13 +210,15 @@ def load_into(model: torch.nn.Module, loaded: LoadedWeights) -> None:
     unexpected = sorted(set(loaded.state_dict) - set(expected))
     wrong = sorted(k for k in expected if k in loaded.state_dict and loaded.state_dict[k].shape != expected[k].shape)
     if missing or unexpected or wrong:
-        detail = (missing and f"missing {missing[0]}") or (unexpected and f"unexpected {unexpected[0]}") or f"wrong shape {wrong[0]}"
+        detail = ((missing and f"missing {missing[0]}") or (unexpected and f"unexpected {unexpected[0]}")
+                  or f"wrong shape {wrong[0]}")
         n = len(missing) + len(unexpected) + len(wrong)
         raise WeightsError(f"{loaded.path}: not STFAN weights ({n} mismatched tensors, e.g. {detail})")
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in loaded.state_dict.items()})
 
 
-def save_weights(state_dict: Mapping[str, torch.Tensor], path: str | Path, meta: Mapping[str, Any], *, half: bool = True) -> str:
+def save_weights(state_dict: Mapping[str, torch.Tensor], path: str | Path, meta: Mapping[str, Any], *,
+                 half: bool = True) -> str:
     """Write this project's weights format (safetensors, fp16 by default); returns the sha256.
 
     The file is written under a temporary name and renamed, so a failure never
@@ -225,7 +228,7 @@ def save_weights(state_dict: Mapping[str, torch.Tensor], path: str | Path, meta:
 
     path = Path(path)
     tensors = {
-        key: (value.detach().to("cpu", torch.float16 if half and value.is_floating_point() else value.dtype)).contiguous()
+        key: value.detach().to("cpu", torch.float16 if half and value.is_floating_point() else value.dtype).contiguous()
         for key, value in strip_prefix(state_dict).items()
     }
     meta = dict(meta)
