@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -306,3 +307,62 @@ def test_train_and_synth_commands(photo_dir, tmp_path):
     assert out.exit_code == 0, out.output
     assert sorted(p.name for p in (tmp_path / "seqs").iterdir()) == ["shake_00000", "shake_00001"]
     assert len(list((tmp_path / "seqs" / "shake_00001" / "GT").iterdir())) == 2
+
+
+def test_bench_train_runs_on_the_cpu_at_a_tiny_size(tmp_path):
+    """benchmarks/bench_train.py, as CI runs it: every figure present and sane."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_train", REPO / "benchmarks" / "bench_train.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "bench.json"
+    [row] = bench.main(["--device", "cpu", "--size", "16x16", "--batch", "1", "--seq-len", "2", "--batches", "1",
+                        "--warmup", "1", "--json", str(out)])
+    assert json.loads(out.read_text())["results"][0]["frames_per_s"] == row["frames_per_s"] > 0
+    assert row["gflop_per_frame_step"] == pytest.approx(209.0 / 256, rel=0.01)  # 209 GFLOP at 256x256
+    assert row["tflop_per_s"] == pytest.approx(row["frames_per_s"] * row["gflop_per_frame_step"] / 1e3)
+    assert 0 <= row["data_wait_share"] <= 1 and 0 <= row["host_wait_share"] <= 1
+    assert row["render_s_per_batch"] > 0 and row["peak_memory_mib"] > 10 and row["loss_finite"]
+
+
+def test_shipping_rule():
+    from deblur_cli.training.shipping import judge
+
+    def figures(shake: float, shake_in: float, sharp: float, sharp_in: float) -> dict:
+        return {"shake": {"psnr": shake, "input_psnr": shake_in, "gain_db": shake - shake_in},
+                "sharp": {"psnr": sharp, "input_psnr": sharp_in, "gain_db": sharp - sharp_in}}
+
+    v0 = figures(34.86, 34.34, 44.44, 53.30)
+    better = judge(figures(35.50, 34.34, 44.20, 53.30), v0)  # +0.64 on shake, -0.24 on sharp
+    assert better.ships and not better.default and better.figures["blurry_vs_previous_db"] == pytest.approx(0.64)
+    assert not judge(figures(35.50, 34.34, 44.10, 53.30), v0).ships  # -0.34 dB on sharp: too much
+    assert not judge(figures(34.80, 34.34, 50.00, 53.30), v0).ships  # not better on shake
+    best = judge(figures(37.40, 34.34, 53.10, 53.30), v0)  # +3.06 dB gain, -0.2 dB on sharp
+    assert best.ships and best.default and best.summary().startswith("SHIP as the default")
+    assert not judge(figures(37.40, 34.34, 52.90, 53.30), v0).default  # sharp loses 0.4 dB against its input
+    assert judge(figures(34.0, 34.34, 53.0, 53.30), None).ships  # nothing to beat
+
+
+def test_the_triton_fac_trains_like_the_reference():
+    """The CUDA recipe's FAC (Triton forward and backward; interpreted on the CPU) takes the reference's step."""
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    pytest.importorskip("triton")
+    from deblur_cli.ops.fac_triton import INTERPRETED
+
+    if not torch.cuda.is_available() and not INTERPRETED:
+        pytest.skip("triton was imported before TRITON_INTERPRET=1 could be set")
+    from deblur_cli.training.setup import prepare_for_training
+
+    blurry, sharp = fixed_clips()
+    states = []
+    for fac in ("reference", "triton"):
+        runner = identity_runner()
+        runner.forward = prepare_for_training(runner.model, torch.device("cpu"), fac)
+        totals = zero_totals(runner.device)
+        runner.run(blurry, sharp, 2, [7e-4] * 2, totals)
+        assert float(totals["count"]) == 2
+        states.append(runner.model.state_dict())
+    for key, value in states[0].items():
+        assert torch.allclose(states[1][key], value, rtol=1e-4, atol=1e-6), key
