@@ -6,10 +6,14 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
-from click.testing import CliRunner
+
+if not torch.cuda.is_available():  # the Triton FAC runs interpreted on the CPU; set before triton is imported
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
 
 from deblur_cli.errors import InputError, Interrupted, OutputError
 from deblur_cli.inference.build import build_engine
@@ -346,8 +350,6 @@ def test_shipping_rule():
 
 def test_the_triton_fac_trains_like_the_reference():
     """The CUDA recipe's FAC (Triton forward and backward; interpreted on the CPU) takes the reference's step."""
-    if not torch.cuda.is_available():
-        os.environ.setdefault("TRITON_INTERPRET", "1")
     pytest.importorskip("triton")
     from deblur_cli.ops.fac_triton import INTERPRETED
 
@@ -363,6 +365,22 @@ def test_the_triton_fac_trains_like_the_reference():
         totals = zero_totals(runner.device)
         runner.run(blurry, sharp, 2, [7e-4] * 2, totals)
         assert float(totals["count"]) == 2
+        states.append(runner.model.state_dict())
+    for key, value in states[0].items():
+        assert torch.allclose(states[1][key], value, rtol=1e-4, atol=1e-6), key
+
+
+def test_channels_last_training_takes_the_same_step():
+    """NHWC end to end (the CUDA layout; fused AdamW on NHWC parameters) trains like NCHW."""
+    from deblur_cli.training.setup import prepare_for_training, uses_channels_last
+
+    blurry, sharp = fixed_clips()
+    states = []
+    for layout in (False, True):
+        runner = identity_runner()
+        runner.forward = prepare_for_training(runner.model, torch.device("cpu"), "reference", channels_last=layout)
+        assert uses_channels_last(runner.model) == layout
+        runner.run(blurry, sharp, 2, [7e-4] * 2, zero_totals(runner.device))
         states.append(runner.model.state_dict())
     for key, value in states[0].items():
         assert torch.allclose(states[1][key], value, rtol=1e-4, atol=1e-6), key

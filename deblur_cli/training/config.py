@@ -56,6 +56,7 @@ class TrainConfig:
     amp: str = "auto"  # auto (bf16/fp16 on CUDA, off on CPU), bf16, fp16, off
     fac: str = "auto"  # FAC implementation: auto (Triton on CUDA), triton, reference
     compile: str = "off"  # torch.compile mode for the training forward/backward (CUDA)
+    channels_last: bool | None = None  # NHWC weights and frames; None: on CUDA only
     init_weights: str | None = None
     max_side: int | None = SYNTH_MAX_SIDE  # long side of the training photos (validation always uses the default)
     workers: int = 0  # processes rendering clips on the CPU while the model trains (0: render on the device)

@@ -58,6 +58,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--compile", default="off")
     p.add_argument("--fac", default="auto")
     p.add_argument("--amp", default="auto")
+    p.add_argument("--safe", action="store_true",
+                   help="the fallback recipe: reference FAC, NCHW (if the fast path failed on this machine)")
     p.add_argument("--device", default="auto")
     p.add_argument("--eval-clips", type=int, default=EVAL_CLIPS)
     p.add_argument("--eval-frames", type=int, default=EVAL_FRAMES)
@@ -119,12 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(images=str(args.images), run_dir=str(run_dir / "run"), steps=10**9, seq_len=args.seq_len,
                       size=size, batch=args.batch, seed=args.seed if args.seed is not None else 1000 + sessions,
                       lr=args.lr, warmup=args.warmup, val_every=0, val_clips=0, ckpt_every=20000, log_every=200,
-                      device=args.device, amp=args.amp, fac=args.fac, compile=args.compile,
+                      device=args.device, amp=args.amp, fac="reference" if args.safe else args.fac,
+                      compile="off" if args.safe else args.compile, channels_last=False if args.safe else None,
                       init_weights=str(init), workers=workers, time_limit=args.seconds)
     print(f"session: continuing {init.name}, {args.seconds:.0f} s at {size[1]}x{size[0]} x {args.batch}, "
-          f"workers {workers}, compile {args.compile}", flush=True)
+          f"workers {workers}, compile {cfg.compile}{', safe recipe' if args.safe else ''}", flush=True)
     started = time.time()
-    candidate = run_dir / "candidate.safetensors"
+    candidate = args.out / "stfan_synth_candidate.safetensors"  # in OUT at once: kept even if scoring is cut short
     result = train(cfg, export_path=candidate, log=lambda line: print(line, flush=True))
     shutil.copy(run_dir / "run" / "log.jsonl", args.out / "train_log.jsonl")
 
@@ -148,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       "seconds": card["recipe"]["train_seconds"]},
               "totals": card["recipe"]["totals"], "wall_seconds": round(time.time() - started, 1)}
     (args.out / "eval.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    candidate.unlink()
     shutil.rmtree(run_dir, ignore_errors=True)
     print("\n" + _table(old, new, init.name, out_weights.name) + f"\n\n{verdict.summary()}\n"
           f"weights: {out_weights} ({out_weights.stat().st_size / 2**20:.1f} MiB, sha256 {sha[:12]}); "

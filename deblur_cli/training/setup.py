@@ -51,30 +51,33 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
-def channels_last_on(device: torch.device) -> bool:
-    """NHWC is cuDNN's fast layout for these convolutions on CUDA; the CPU keeps NCHW (and its tested numbers)."""
-    return device.type == "cuda"
-
-
-def prepare_for_training(model: STFAN, device: torch.device, fac: str = "auto",
-                         compile_mode: str = "off") -> Callable:
+def prepare_for_training(model: STFAN, device: torch.device, fac: str = "auto", compile_mode: str = "off",
+                         channels_last: bool | None = None) -> Callable:
     """Set ``model``'s FAC (Triton forward and backward on CUDA with "auto") and layout; return the forward to call.
 
-    The returned callable is the model itself, or its ``torch.compile`` wrapper
+    ``channels_last`` None means on CUDA only: NHWC is cuDNN's fast layout for
+    these convolutions; the CPU keeps NCHW (and its tested numbers). The
+    returned callable is the model itself, or its ``torch.compile`` wrapper
     (``compile_mode`` "default", "reduce-overhead" = CUDA graphs, "max-autotune");
     state dicts are always taken from ``model``, never from the wrapper.
     """
     make_fast(model, fac, device)
-    if channels_last_on(device):
+    if channels_last if channels_last is not None else device.type == "cuda":
         model.to(memory_format=torch.channels_last)
+    if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # one crop size all run long: pick the fastest kernels once
     if compile_mode == "off":
         return model
     return torch.compile(model, mode=None if compile_mode == "default" else compile_mode, dynamic=False)
 
 
-def to_layout(frames: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """(N, 3, H, W) frames in the layout the model was prepared for on ``device``."""
-    if channels_last_on(device):
+def uses_channels_last(model: STFAN) -> bool:
+    weight = model.conv1_1[0].weight
+    return not weight.is_contiguous() and weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def to_layout(frames: torch.Tensor, model: STFAN) -> torch.Tensor:
+    """(N, 3, H, W) frames in the memory layout ``model``'s weights have (NHWC end to end, or NCHW)."""
+    if uses_channels_last(model):
         return frames.contiguous(memory_format=torch.channels_last)
     return frames.contiguous()

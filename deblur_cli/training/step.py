@@ -79,7 +79,7 @@ class StepRunner:
         for t in range(steps):
             for group in self.optimizer.param_groups:
                 group["lr"] = rates[t]
-            frame = to_layout(blurry[:, t], self.device)
+            frame = to_layout(blurry[:, t], self.model)
             target = sharp[:, t]
             with self._autocast():
                 restored, state = self.forward(frame, state)

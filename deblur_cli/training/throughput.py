@@ -25,7 +25,7 @@ def train_step_flops(model: torch.nn.Module, size: tuple[int, int], device: torc
 
     probe = copy.deepcopy(model).train()
     frame = torch.rand((1, 3, *size), generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
-    frame = to_layout(frame.to(device), device)
+    frame = to_layout(frame.to(device), probe)
     with torch.no_grad():
         _, state = probe(frame, None)
     with FlopCounterMode(display=False) as counter:

@@ -35,7 +35,7 @@ from .config import TrainConfig, TrainResult
 from .data import ClipStream, load_training_data
 from .losses import DeblurLoss, LossWeights
 from .schedule import lr_at, warmup_steps
-from .setup import prepare_for_training, resolve_amp, start_as_identity
+from .setup import prepare_for_training, resolve_amp, start_as_identity, uses_channels_last
 from .step import StepRunner, make_optimizer, zero_totals
 from .throughput import Meter, peak_memory_mib, train_step_flops
 
@@ -74,7 +74,7 @@ class Trainer:
             meta = saved["meta"]
             self.channel_order, self.init_source = meta["channel_order"], meta.get("init", self.init_source)
             self.previous_card = json.loads(meta.get("previous_card", "{}"))
-        self.forward = prepare_for_training(self.model, self.device, cfg.fac, cfg.compile)
+        self.forward = prepare_for_training(self.model, self.device, cfg.fac, cfg.compile, cfg.channels_last)
         self.model.train()
         self.optimizer = make_optimizer(self.model, cfg.peak_lr, cfg.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -128,7 +128,7 @@ class Trainer:
 
     def _report(self, totals: dict[str, torch.Tensor], meter: Meter) -> float:
         """Read the interval's sums (the loop's one wait for the device), log them; returns the mean loss."""
-        host = {name: float(value) for name, value in totals.items()}  # one transfer per log line
+        host = dict(zip(totals, torch.stack(list(totals.values())).tolist()))  # one transfer per log line
         if host["max_streak"] >= MAX_BAD_STEPS:
             raise RuntimeError(f"training diverged: {int(host['max_streak'])} non-finite steps in a row "
                                f"before step {self.step}")
@@ -261,6 +261,7 @@ class Trainer:
             "seq_len": cfg.seq_len, "crop": list(cfg.size), "batch": cfg.batch, "seed": cfg.seed,
             "photo_max_side": cfg.max_side, "train_seconds": round(self._seconds(), 1), "device": self._device_name(),
             "amp": str(self.amp_dtype) if self.amp_dtype else "fp32", "fac": cfg.fac, "compile": cfg.compile,
+            "channels_last": uses_channels_last(self.model),
             "render": f"{cfg.workers} CPU workers" if cfg.workers else "on the training device",
             "synthesis": {"profile": cfg.profile, **get_profile(cfg.profile).to_dict()},
         }
