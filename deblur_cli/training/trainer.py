@@ -35,7 +35,12 @@ from .config import TrainConfig, TrainResult
 from .data import ClipStream, load_training_data
 from .losses import DeblurLoss, LossWeights
 from .schedule import lr_at, warmup_steps
-from .setup import prepare_for_training, resolve_amp, start_as_identity, uses_channels_last
+from .setup import (
+    prepare_for_training,
+    resolve_amp,
+    start_as_identity,
+    uses_channels_last,
+)
 from .step import StepRunner, make_optimizer, zero_totals
 from .throughput import Meter, peak_memory_mib, train_step_flops
 
