@@ -50,7 +50,8 @@ def count_flops(height: int, width: int) -> dict[str, int]:
         return torch.empty_like(inp)
 
     model.fac = counting_fac
-    hooks = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    hooks = [m.register_forward_hook(conv_hook) for m in convs]
     frame = torch.empty(1, 3, height, width, device="meta")
     with torch.no_grad():
         _, state = model(frame, None)

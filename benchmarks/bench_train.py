@@ -15,8 +15,8 @@ For every (size, batch, workers) it measures, with the trainer's own pieces
 ``data_wait_share`` = 1 - full / train-only frames/s: the share of the time
 lost to data. With workers, a short run is served from batches the workers
 prefetched, so "full" is never counted faster than their steady supply
-(``workers`` batches per one-thread render time of a batch). ``host_wait_share``: the share of the main loop spent obtaining
-batches. TFLOP/s come from the model's FLOPs per training step counted by
+(``workers`` batches per one-thread render time of a batch). ``host_wait_share``: the share of the
+main loop spent obtaining batches. TFLOP/s come from the model's FLOPs per training step counted by
 ``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products
 of the forward and backward pass; the FAC's multiply-adds are not counted).
 Peak memory: ``torch.cuda.max_memory_allocated`` on CUDA, peak RSS on the CPU.

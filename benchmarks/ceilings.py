@@ -36,10 +36,10 @@ def main() -> None:
     n = 8192
     for dtype, label in ((torch.bfloat16, "bf16"), (torch.float16, "fp16"), (torch.float32, "tf32")):
         torch.backends.cuda.matmul.allow_tf32 = dtype == torch.float32
-        a, b = (torch.randn(n, n, device="cuda", dtype=dtype) for _ in range(2))
-        ms = _median_ms(lambda: a @ b)
+        pair = [torch.randn(n, n, device="cuda", dtype=dtype) for _ in range(2)]
+        ms = _median_ms(lambda pair=pair: pair[0] @ pair[1])
         print(f"{name}: {n}^3 {label} matmul {ms:.2f} ms = {2 * n**3 / ms / 1e9:.0f} TFLOP/s")
-        del a, b
+        pair.clear()  # free the operands before the next precision
     src = torch.randn(2**30 // 4 * 2, device="cuda")  # 2 GiB
     dst = torch.empty_like(src)
     ms = _median_ms(lambda: dst.copy_(src))

@@ -68,8 +68,12 @@ def make_clip(
     audio_seconds: float | None = None,
     subtitles: Sequence[tuple[float, float, str]] = (),
     rotation: int = 0,
-    cover_art: bool = False,
+    cover_art: bool | str = False,
     klv: bool = False,
+    chapters: Sequence[tuple[float, float, str]] = (),
+    sar: Fraction | None = None,
+    timecode: str | None = None,
+    video_start: float = 0.0,
     lossless: bool = False,
     bframes: int | None = None,
     params: str = "",
@@ -80,10 +84,15 @@ def make_clip(
     rate); otherwise frames are ``1/fps`` apart. ``flat_yuv`` fills every frame with
     those exact Y/U/V codes. ``audio`` names one encoder per audio stream ("aac",
     "libopus"). ``subtitles`` are (start s, end s, text) cues muxed as SubRip (mkv only).
-    ``cover_art`` adds a PNG cover picture (mkv). ``klv`` adds a data stream with one
-    KLV metadata packet per frame (MPEG-TS only). ``bframes`` sets x264/x265's B-frame
-    count (the ultrafast preset otherwise uses none); ``params`` are extra x264/x265
-    parameters ("key=value:key=value"), e.g. HDR mastering-display metadata.
+    ``cover_art`` adds a 96x96 cover picture (True or "png"; "mjpeg" for a JPEG): a
+    file attachment in mkv, an attached-picture stream in mp4/mov. ``klv`` adds a data
+    stream with one KLV metadata packet per frame (MPEG-TS only). ``bframes`` sets
+    x264/x265's B-frame count (the ultrafast preset otherwise uses none); ``params`` are
+    extra x264/x265 parameters ("key=value:key=value"), e.g. HDR mastering-display metadata.
+    ``chapters`` are (start s, end s, title). ``sar`` is the pixel aspect ratio (anamorphic
+    video). ``timecode`` ("HH:MM:SS:FF") becomes a tmcd track in mov/mp4 and a tag in mkv.
+    ``video_start`` moves every frame that many seconds later while the audio still starts
+    at 0 (a video that begins after its sound).
     """
     path = Path(path)
     width, height = size
@@ -92,18 +101,25 @@ def make_clip(
         time_base = Fraction(1, 1000) if pts is not None else 1 / fps
     if pts is None:
         pts = [round(i / fps / time_base) for i in range(frames)]
+    pts = [p + round(Fraction(video_start) / time_base) for p in pts]
     frames = len(pts)
     colour = colour or ColourInfo()
     ten_bit = "10" in pix_fmt
     peak = 1023 if ten_bit else 255
     with av.open(str(path), "w", format=FORMAT_FOR_SUFFIX[path.suffix]) as out:
-        if cover_art:
-            _add_cover_art(out)
         video = out.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
         video.time_base = time_base
         video.codec_context.time_base = time_base
         cc = video.codec_context
+        if sar is not None:
+            cc.sample_aspect_ratio = sar
+        if timecode is not None:
+            video.metadata["timecode"] = timecode
+        if chapters:
+            out.set_chapters([{"id": k + 1, "start": round(a * 1000), "end": round(b * 1000),
+                               "time_base": Fraction(1, 1000), "metadata": {"title": title}}
+                              for k, (a, b, title) in enumerate(chapters)])
         cc.color_primaries, cc.color_trc = colour.primaries, colour.trc
         cc.colorspace, cc.color_range = colour.matrix, colour.range
         if codec in ("libx264", "libx265"):
@@ -121,6 +137,8 @@ def make_clip(
             stream.layout = "stereo"
             audio_streams.append(stream)
         data_stream = out.add_data_stream("klv") if klv else None
+        if cover_art:
+            _add_cover_art(out, "png" if cover_art is True else cover_art)
         subtitle_stream = None
         if subtitles:
             subtitle_stream = out.add_mux_stream("subrip")
@@ -175,18 +193,34 @@ def _write_tone(out, stream, seconds: float, hz: float) -> None:
     out.mux(stream.encode(None))
 
 
-def _add_cover_art(out) -> None:
-    """An attached picture (PNG) stream: looks like a video stream but is one still image."""
-    png = io.BytesIO()
-    with av.open(png, "w", format="image2pipe") as img:
-        s = img.add_stream("png")
-        s.width, s.height, s.pix_fmt = 32, 32, "rgb24"
-        img.mux(s.encode(av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")))
+def cover_picture(codec: str = "png", size: int = 96) -> bytes:
+    """A flat grey still image as PNG or JPEG ("mjpeg") file bytes."""
+    pix_fmt = "rgb24" if codec == "png" else "yuvj420p"
+    data = io.BytesIO()
+    with av.open(data, "w", format="image2pipe") as img:
+        s = img.add_stream(codec)
+        s.width, s.height, s.pix_fmt = size, size, pix_fmt
+        picture = av.VideoFrame.from_ndarray(np.full((size, size, 3), 200, np.uint8), format="rgb24")
+        img.mux(s.encode(picture.reformat(format=pix_fmt)))
         img.mux(s.encode(None))
+    return data.getvalue()
+
+
+def _add_cover_art(out, codec: str) -> None:
+    """Cover art: an attachment in Matroska; elsewhere a one-picture stream flagged as an attached picture."""
+    picture = cover_picture(codec)
     if out.format.name == "matroska":
-        out.add_attachment("cover.png", "image/png", png.getvalue())
+        out.add_attachment("cover.png" if codec == "png" else "cover.jpg",
+                           "image/png" if codec == "png" else "image/jpeg", picture)
         return
-    raise ValueError("cover_art is supported for .mkv clips only")
+    stream = out.add_stream(codec)
+    stream.width = stream.height = 96
+    stream.pix_fmt = "rgb24" if codec == "png" else "yuvj420p"
+    stream.disposition = av.stream.Disposition.attached_pic
+    out.start_encoding()
+    packet = av.Packet(picture)
+    packet.stream, packet.pts, packet.dts, packet.time_base = stream, 0, 0, Fraction(1, 90000)
+    out.mux(packet)
 
 
 def truncate(path: Path | str, keep_fraction: float) -> Path:
@@ -230,3 +264,32 @@ def packet_bytes(path: Path | str, kind: str = "audio") -> list[list[tuple[Fract
 def payloads(path: Path | str, kind: str = "audio") -> list[list[bytes]]:
     """Like :func:`packet_bytes` without the times (for containers that re-time packets)."""
     return [[data for _, data in stream] for stream in packet_bytes(path, kind)]
+
+
+def extras(path: Path | str) -> dict:
+    """What a file holds besides frames and packets: pixel aspect ratio, chapters, cover art, attachments, timecode.
+
+    Chapters are (start s, end s, title); cover art is (codec, picture bytes) of attached-picture streams;
+    attachments are (file name, mimetype, bytes). Comparable between an input and an output.
+    """
+    with av.open(str(path)) as c:
+        video = next(s for s in c.streams.video if not s.disposition & av.stream.Disposition.attached_pic)
+        sar = video.sample_aspect_ratio
+        chapters = [(ch["start"] * ch["time_base"], ch["end"] * ch["time_base"], ch["metadata"].get("title"))
+                    for ch in c.chapters()]
+        attachments = sorted((s.metadata.get("filename"), s.metadata.get("mimetype"), bytes(s.data))
+                             for s in c.streams if s.type == "attachment")
+        covers = []
+        for s in c.streams.video:
+            if s.disposition & av.stream.Disposition.attached_pic:
+                packet = next((p for p in c.demux(s) if p.size), None)
+                covers.append((s.codec_context.name, bytes(packet) if packet is not None else b""))
+        timecodes = [v for s in (video, *c.streams) for k, v in s.metadata.items() if k.lower() == "timecode"]
+    return {"sar": sar if sar and sar != 1 else None, "chapters": chapters, "covers": sorted(covers),
+            "attachments": attachments, "timecode": timecodes[0] if timecodes else None}
+
+
+def first_times(path: Path | str) -> tuple[Fraction, list[Fraction | None]]:
+    """(time of the first video frame, time of each audio stream's first packet), for A/V sync checks."""
+    pts, tb, _, _ = decode_video(path)
+    return pts[0] * tb, [stream[0][0] if stream else None for stream in packet_bytes(path)]

@@ -9,7 +9,7 @@ from pathlib import Path
 from click.testing import CliRunner, Result
 
 from deblur_cli.cli import cli
-from tests.clipgen import decode_video, packet_bytes
+from tests.clipgen import decode_video, extras, first_times, packet_bytes
 
 TEMP_MARK = ".partial-"  # deblur_cli.io.atomic.temp_name puts this in every temporary file's name
 
@@ -56,3 +56,13 @@ def assert_complete_copy(src: Path, dst: Path, *, frames: int | None = None) -> 
     assert (first_out.width, first_out.height) == (first_in.width, first_in.height)
     assert seconds(pts_out, tb_out) == seconds(pts_in, tb_in)[: len(pts_out)]
     assert packet_bytes(dst) == packet_bytes(src)
+
+
+def assert_faithful(src: Path, dst: Path, *, frames: int | None = None) -> None:
+    """:func:`assert_complete_copy`, and the rest kept too: A/V sync, pixel aspect ratio, chapters,
+    cover art, attachments, timecode."""
+    assert_complete_copy(src, dst, frames=frames)
+    video_in, audio_in = first_times(src)
+    video_out, audio_out = first_times(dst)
+    assert [a - video_out for a in audio_out] == [a - video_in for a in audio_in]  # the offsets, to the tick
+    assert extras(dst) == extras(src)

@@ -64,6 +64,7 @@ def run_case(index: int, originals: list[bytes], folder: Path, weights: Path) ->
     return proc.returncode, proc.stderr, dst, case
 
 
+@pytest.mark.slow
 def test_damaged_files_end_cleanly(originals, tmp_path, random_weights):
     with ThreadPoolExecutor(PARALLEL) as pool:
         results = list(pool.map(lambda i: run_case(i, originals, tmp_path, random_weights), range(CASES)))

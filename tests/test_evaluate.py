@@ -150,10 +150,10 @@ def test_eval_command_on_a_folder(dvd_folder, random_weights, tmp_path):
 def test_demo_writes_three_videos_and_reports_the_gain(tmp_path):
     pytest.importorskip("deblur_cli.pipeline.video")
     from deblur_cli.errors import OutputError
-    from deblur_cli.evaluation.demo import OUTPUT_NAMES, run_demo
+    from deblur_cli.evaluation.demo import MARKER, OUTPUT_NAMES, run_demo
 
     result = run_demo(tmp_path / "demo", identity_engine(), frames=3)
-    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted(OUTPUT_NAMES)
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted([*OUTPUT_NAMES, MARKER])
     assert result.frames == 3
     assert result.gain_db == pytest.approx(0.0, abs=1e-6)  # identity weights change nothing
     assert 15 < result.input_psnr < 45
@@ -161,5 +161,13 @@ def test_demo_writes_three_videos_and_reports_the_gain(tmp_path):
 
     side = read_clip(result.side_by_side)
     assert len(side) == 3 and side[0].shape == (192, 640, 3)
-    with pytest.raises(OutputError):
-        run_demo(tmp_path / "demo", identity_engine(), frames=3)
+    first = result.blurry.stat().st_mtime_ns
+    run_demo(tmp_path / "demo", identity_engine(), frames=2)  # its own folder: replaced without --overwrite
+    assert len(read_clip(result.blurry)) == 2 and result.blurry.stat().st_mtime_ns != first
+    mine = tmp_path / "mine"  # a user's folder: its files are never replaced without --overwrite
+    mine.mkdir()
+    (mine / "blurry.mp4").write_bytes(b"my own video")
+    (mine / "notes.txt").write_text("mine")
+    with pytest.raises(OutputError, match="--overwrite"):
+        run_demo(mine, identity_engine(), frames=2)
+    assert (mine / "blurry.mp4").read_bytes() == b"my own video" and not (mine / MARKER).exists()

@@ -1,19 +1,14 @@
 """The Triton FAC kernels compute the reference FAC: forward, gradients, fused filter head, whole model.
 
-Without a GPU the kernels run in Triton's interpreter (numpy on the CPU), so the
-environment switch is set before anything imports triton; with CUDA they run for
-real on the GPU. Sizes are kept small because the interpreter is slow.
+Without a GPU the kernels run in Triton's interpreter (numpy on the CPU: tests/conftest.py
+sets TRITON_INTERPRET=1 for the whole session before anything imports triton); with CUDA
+they run for real on the GPU. Sizes are kept small because the interpreter is slow.
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
-
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 pytest.importorskip("triton")
 
@@ -28,7 +23,7 @@ from deblur_cli.ops.fac_triton import INTERPRETED, fac_triton, fused_filter_fac 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 if DEVICE == "cpu" and not INTERPRETED:
-    pytest.skip("triton was imported before TRITON_INTERPRET=1 could be set", allow_module_level=True)
+    pytest.skip("no GPU and Triton not in interpreter mode (run under tests/conftest.py)", allow_module_level=True)
 
 
 @pytest.fixture(autouse=True)

@@ -11,25 +11,25 @@ from click.testing import CliRunner
 from deblur_cli import __version__
 from deblur_cli.cli.info_cmd import info_command
 from deblur_cli.cli.sysinfo import plain
+from deblur_cli.models.registry import DEFAULT_RULE
 from deblur_cli.models.weights import sha256_of
 
 
 @pytest.fixture
-def runner(monkeypatch, tmp_path) -> CliRunner:
-    """No default weights installed (whatever this checkout ships), a wide terminal, no env weights."""
-    monkeypatch.setattr("deblur_cli.models.weights.default_weights_path", lambda: tmp_path / "absent.safetensors")
-    monkeypatch.delenv("STFAN_DEBLUR_WEIGHTS", raising=False)
+def runner() -> CliRunner:
+    """A wide terminal; the autouse fixtures give an empty weights cache and no weights from the environment."""
     return CliRunner(env={"COLUMNS": "200"})
 
 
-def test_report_without_weights_says_how_to_pass_them(runner):
+def test_report_without_cached_weights_says_what_the_default_is_and_how_to_get_it(runner):
     result = runner.invoke(info_command, [])
     assert result.exit_code == 0, result.output
     out = result.output
     for heading in ("Versions", "Weights", "Devices", "Encoders", "Triton"):
         assert heading in out
     assert __version__ in out and torch.__version__ in out and "PyAV" in out
-    assert "no trained default weights" in out and "--weights PATH" in out
+    assert "'authors' is not cached yet: it is fetched on first use" in out and DEFAULT_RULE in out
+    assert "weights fetch authors" in out and "weights import FILE" in out and "drive.google.com" in out
     assert "libx264" in out and "cpu" in out
 
 
@@ -68,7 +68,9 @@ def test_json_without_weights(runner):
     result = runner.invoke(info_command, ["--json"])
     assert result.exit_code == 0
     weights = json.loads(result.output)["weights"]
-    assert weights["loaded"] is False and weights["default"] is True and "--weights" in weights["hint"]
+    assert weights["loaded"] is False and weights["default"] is True and weights["path"] is None
+    assert weights["entry"]["name"] == "authors" and weights["entry"]["channel_order"] == "BGR"
+    assert "weights fetch authors" in weights["status"]
 
 
 def test_a_broken_weights_file_is_reported_and_fails(runner, tmp_path):

@@ -120,12 +120,30 @@ def test_webm_and_avi_outputs(tmp_path):
         assert c.streams.video[0].codec_context.name == "vp9"
     assert packet_bytes(tmp_path / "out.webm") == packet_bytes(webm_in)
 
-    mp4_in = make_clip(tmp_path / "in.mp4", frames=8, audio=["aac"])
-    assert run(mp4_in, tmp_path / "out.avi").frames == 8
+    # AVI: PCM audio starts with the picture, so it can stay in sync; the frames keep their exact times
+    # (H.264 in AVI is read back one frame late unless the encoder signals its timing: it does).
+    mkv_in = make_clip(tmp_path / "pcm.mkv", frames=8, audio=["pcm_s16le"])
+    assert run(mkv_in, tmp_path / "out.avi").frames == 8
     pts_out, tb_out, _, first = decode_video(tmp_path / "out.avi")
-    assert len(pts_out) == 8 and (first.width, first.height) == (64, 48)
-    assert set(np.diff(pts_out) * tb_out) == {Fraction(1, 25)}  # AVI is constant-rate: the spacing is kept
-    assert payloads(tmp_path / "out.avi") == payloads(mp4_in)
+    assert seconds(pts_out, tb_out) == [Fraction(i, 25) for i in range(8)] and (first.width, first.height) == (64, 48)
+    assert payloads(tmp_path / "out.avi") == payloads(mkv_in)
+    assert packet_bytes(tmp_path / "out.avi")[0][0][0] == 0  # audio and video both start at 0
+
+
+def test_avi_refuses_audio_it_cannot_keep_in_sync(tmp_path):
+    """AVI plays every stream from 0: AAC's 21 ms of priming (or a part cut at a packet boundary) would drift."""
+    mp4_in = make_clip(tmp_path / "in.mp4", frames=8, audio=["aac"])
+    assert packet_bytes(mp4_in)[0][0][0] < 0  # the priming packet starts before the first frame
+    with pytest.raises(OutputError, match=r"audio stream #1 \(aac\) would be out of sync by 21 ms in a .avi file.*"
+                                          r"choose .mkv, .mp4 or .mov"):
+        run(mp4_in, tmp_path / "out.avi")
+    assert files_in(tmp_path) == ["in.mp4"]
+    avi_in = make_clip(tmp_path / "pcm.avi", frames=5, audio=["pcm_s16le"])  # AVI to AVI: nothing moves
+    assert run(avi_in, tmp_path / "again.avi").frames == 5
+    assert payloads(tmp_path / "again.avi") == payloads(avi_in)
+    video_only = make_clip(tmp_path / "v.mp4", frames=5)
+    assert run(video_only, tmp_path / "v.avi").frames == 5
+    assert seconds(*decode_video(tmp_path / "v.avi")[:2]) == [Fraction(i, 25) for i in range(5)]
 
 
 @pytest.mark.parametrize("suffix_out", [".mp4", ".mkv"])
@@ -277,12 +295,29 @@ def test_data_streams_are_copied_where_the_container_can_hold_them(tmp_path):
     assert "data stream #2 (klv) dropped" in result.warnings[0]
 
 
-def test_cut_short_input_is_finished_with_a_warning(tmp_path):
-    src = truncate(make_clip(tmp_path / "cut.mkv", frames=20, audio=["aac"]), 0.5)
+@pytest.mark.parametrize("video_start, audio_seconds, keep", [(0.0, None, 0.5), (10.0, 1.0, 0.9)])
+def test_cut_short_input_is_finished_with_a_warning(tmp_path, video_start, audio_seconds, keep):
+    src = make_clip(tmp_path / "cut.mkv", frames=20, audio=["aac"], audio_seconds=audio_seconds,
+                    video_start=video_start)
+    truncate(src, keep)  # a picture that starts late and is cut short is still found to be cut short
     result = run(src, tmp_path / "out.mkv")
     assert 0 < result.frames < 20
     assert any("ended early" in w and f"after {result.frames} frames" in w for w in result.warnings)
     assert len(decode_video(tmp_path / "out.mkv")[0]) == result.frames
+
+
+def test_the_stated_length_counts_from_the_first_frame():
+    """Matroska's DURATION tag: FFmpeg writes the end timestamp there, mkvmerge the length (with its statistics)."""
+    from types import SimpleNamespace
+
+    from deblur_cli.io.probe import _stated_end
+
+    def stream(**metadata):
+        return SimpleNamespace(metadata=metadata, duration=None, time_base=None)
+
+    assert _stated_end(stream(DURATION="00:00:10.400000000"), first_time=10.0) == (10.4, True)
+    mkvmerge = stream(DURATION="00:00:00.400000000", _STATISTICS_TAGS="BPS DURATION NUMBER_OF_FRAMES")
+    assert _stated_end(mkvmerge, first_time=10.0) == (10.4, True)
 
 
 def test_real_engine_end_to_end(tmp_path):

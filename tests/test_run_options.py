@@ -113,18 +113,35 @@ def test_times_parse_and_bad_parts_are_refused(tmp_path, cli_args):
 
 # --- --compare -------------------------------------------------------------------------------------
 
+LABEL_ROWS = 12  # the caption boxes' rows at this size (1 px per font pixel, 2 px margin)
+
+
+def assert_captions(frame: np.ndarray, left: str, right: str) -> None:
+    """The captions' boxes and letters, where compose() draws them (within lossy-coding error)."""
+    from deblur_cli.pipeline.labels import label_size, text_mask
+
+    width = frame.shape[1]
+    for text, x in ((left, 2), (right, width - 2 - label_size(right, 1)[0])):
+        ink = text_mask(text)
+        region = frame[3:3 + ink.shape[0], x + 1:x + 1 + ink.shape[1]].mean(axis=2)
+        assert region[ink].mean() > 200 and region[~ink].mean() < 60, text
+
+
 def test_compare_side_and_split_show_input_left_and_restored_right(tmp_path):
     src = make_clip(tmp_path / "in.mkv", frames=3, audio=["aac"], lossless=True)
     before = rgb(src)
     deblur_video(src, tmp_path / "side.mkv", InvertingEngine(), compare="side", crf=0)
     side = rgb(tmp_path / "side.mkv")
     assert side.shape == (48, 128, 3)
-    assert np.abs(side[:, :64] - before).mean() < 3 and np.abs(side[:, 64:] - (255 - before)).mean() < 3
+    below = slice(LABEL_ROWS, None)  # under the captions
+    assert np.abs(side[below, :64] - before[below]).mean() < 3
+    assert np.abs(side[below, 64:] - (255 - before[below])).mean() < 3
+    assert_captions(side, "input", "restored")
     assert packet_bytes(tmp_path / "side.mkv") == packet_bytes(src)
 
     deblur_video(src, tmp_path / "split.mkv", InvertingEngine(), compare="split", crf=0)
     split = rgb(tmp_path / "split.mkv")
-    assert split.shape == (48, 64, 3)
+    assert split.shape == (48, 64, 3)  # too narrow for captions in a half: none drawn
     assert np.abs(split[:, :28] - before[:, :28]).mean() < 3
     assert np.abs(split[:, 36:] - (255 - before[:, 36:])).mean() < 3
     assert split[:, 31:33].mean() > 235  # the white divider (4:2:0 chroma blurs its colour a little)
@@ -138,7 +155,9 @@ def test_compare_from_the_environment_through_the_cli(tmp_path, cli_args):
     assert result.exit_code == 0, result.output
     pts, _, _, frame = decode_video(tmp_path / "out.mp4")
     assert len(pts) == 3 and (frame.width, frame.height) == (128, 48)
-    assert np.abs(rgb(tmp_path / "out.mp4")[:, :64] - rgb(src)).mean() < 4  # the left half is the input
+    below = slice(LABEL_ROWS, None)
+    assert np.abs(rgb(tmp_path / "out.mp4")[below, :64] - rgb(src)[below]).mean() < 4  # the left half is the input
+    assert_captions(rgb(tmp_path / "out.mp4"), "input", "restored")
 
 
 # --- --frames-out ----------------------------------------------------------------------------------
@@ -196,6 +215,31 @@ def test_image_sequence_to_frames_and_to_a_video(tmp_path, sequence, cli_args):
     assert result.exit_code == 0
     assert [read_frame(p).shape for p in list_frames(tmp_path / "frames")] == [(48, 64, 3)] * 6
     assert temp_files(tmp_path) == []
+
+
+def test_frames_written_from_a_sequence_keep_the_input_names(tmp_path):
+    import imageio.v3 as iio
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    names = ["take_a_9.png", "take_a_10.png", "take_b_2.jpg"]  # natural order, mixed formats
+    for i, name in enumerate(names):
+        if name.endswith(".jpg"):
+            iio.imwrite(folder / name, moving_pattern(i, 64, 48))
+        else:
+            (folder / name).write_bytes(encode_png(moving_pattern(i, 64, 48)))
+    deblur_video(folder, tmp_path / "restored", IdentityEngine(), frames_out=tmp_path / "also")
+    expected = ["take_a_9.png", "take_a_10.png", "take_b_2.png"]  # written as PNG, under the same names
+    assert [p.name for p in list_frames(tmp_path / "restored")] == expected
+    assert [p.name for p in list_frames(tmp_path / "also")] == expected
+    deblur_video(folder, tmp_path / "part", IdentityEngine(), start=1 / 30)  # a part: the names of its frames
+    assert [p.name for p in list_frames(tmp_path / "part")] == expected[1:]
+    (folder / "take_b_2.png").write_bytes(encode_png(moving_pattern(5, 64, 48)))  # two frames named take_b_2
+    deblur_video(folder, tmp_path / "both", IdentityEngine())
+    assert [p.name for p in list_frames(tmp_path / "both")] == [n + ".png" for n in
+                                                               [*names[:2], "take_b_2.jpg", "take_b_2.png"]]
+    np.testing.assert_array_equal(read_frame(tmp_path / "restored" / "take_a_10.png"),
+                                  read_frame(folder / "take_a_10.png"))
 
 
 # --- scene cuts ------------------------------------------------------------------------------------
@@ -305,7 +349,8 @@ def test_json_report_for_a_folder_and_for_a_failed_file(tmp_path, cli_args):
     assert done["output"] == str(out / "a.mp4") and done["warnings"] == []
     assert "not a readable video file" in by_name["bad.mp4"]["error"]
     assert report["totals"] | {"seconds": 0} == {"planned": 3, "files": 3, "done": 1, "skipped": 1, "failed": 1,
-                                                 "frames": 3, "seconds": 0, "scene_cuts": 0, "interrupted": False}
+                                                 "interrupted_files": 0, "frames": 3, "seconds": 0, "scene_cuts": 0,
+                                                 "interrupted": False}
 
     result = run_cli([videos / "bad.mp4", "-o", out / "bad.mp4", "--json", tmp_path / "one.json", *cli_args])
     assert_clean_error(result, "not a readable video file")
@@ -336,7 +381,9 @@ def test_ctrl_c_in_a_batch_says_which_files_finished(tmp_path, monkeypatch, rand
     assert sorted(p.name for p in out.iterdir()) == ["a.mp4"]
     report = read_report(tmp_path / "r.json")
     assert report["totals"]["interrupted"] is True and report["totals"]["done"] == 1
-    assert [e["status"] for e in report["files"]] == ["done", "failed"]
+    assert [e["status"] for e in report["files"]] == ["done", "interrupted"]  # not "failed", and how far it got:
+    assert report["files"][1]["frames"] >= 1 and report["totals"]["interrupted_files"] == 1
+    assert report["totals"]["failed"] == 0
 
 
 def error_line(result) -> str:

@@ -60,7 +60,8 @@ def test_cut_in_16_bit_frames(pics):
 
 
 def test_brightness_flicker_alone_is_not_a_cut(pics):
-    frame = render_shot(pics[0], ShotSpec("static", frames=1, size=SIZE, flicker=0, noise=0), np.random.default_rng(0))[0]
+    spec = ShotSpec("static", frames=1, size=SIZE, flicker=0, noise=0)
+    frame = render_shot(pics[0], spec, np.random.default_rng(0))[0]
     gains = [1.0, 0.7, 1.2, 0.8, 1.3, 0.75]
     frames = [np.clip(frame * g, 0, 255).astype(np.uint8) for g in gains]
     assert detected_cuts(frames) == []

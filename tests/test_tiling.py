@@ -65,7 +65,8 @@ def _moving_frames(height, width, count=3, seed=0):
 
 def test_single_tile_is_exactly_the_untiled_engine(golden_state_dict):
     model = _golden_model(golden_state_dict)
-    tiled, plain = TiledEngine(model, tile=128, overlap=32, channel_order="BGR"), RecurrentEngine(model, channel_order="BGR")
+    tiled = TiledEngine(model, tile=128, overlap=32, channel_order="BGR")
+    plain = RecurrentEngine(model, channel_order="BGR")
     rng = np.random.default_rng(0)
     for _ in range(2):
         frame = rng.integers(0, 256, size=(30, 42, 3), dtype=np.uint8)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
-
-if not torch.cuda.is_available():  # the Triton FAC runs interpreted on the CPU; set before triton is imported
-    os.environ.setdefault("TRITON_INTERPRET", "1")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
+from click.testing import CliRunner
 
 from deblur_cli.errors import InputError, Interrupted, OutputError
 from deblur_cli.inference.build import build_engine
@@ -384,3 +379,33 @@ def test_channels_last_training_takes_the_same_step():
         states.append(runner.model.state_dict())
     for key, value in states[0].items():
         assert torch.allclose(states[1][key], value, rtol=1e-4, atol=1e-6), key
+
+
+def test_gpu_session_continues_scores_and_judges_on_the_cpu(photo_dir, tmp_path):
+    """The prepared GPU call's logic end to end, tiny: continue v0, train on the clock, score both, judge."""
+    import sys
+
+    from deblur_cli.training import session
+
+    out = tmp_path / "out"
+    blocked = sys.modules.get("av", "absent")
+    sys.modules["av"] = None  # the training path must not need PyAV
+    try:
+        assert session.main(["--out", str(out), "--images", str(photo_dir), "--seconds", "1", "--size", "16x16",
+                             "--batch", "1", "--seq-len", "2", "--warmup", "1", "--eval-clips", "1",
+                             "--eval-frames", "1", "--device", "cpu"]) == 0
+    finally:
+        if blocked == "absent":
+            del sys.modules["av"]
+        else:
+            sys.modules["av"] = blocked
+    report = json.loads((out / "eval.json").read_text())
+    assert report["previous"]["file"] == "stfan_synth_v0.safetensors" and report["totals"]["sessions"] == 2
+    verdict = report["verdict"]
+    assert set(verdict) == {"ships", "default", "reasons", "figures"} and not verdict["default"]
+    [weights] = list(out.glob("*.safetensors"))  # the candidate is replaced by the named file
+    assert weights.name == "stfan_synth_s2.safetensors" == report["new"]["file"]
+    card = read_card(weights)
+    assert card["verdict"] == verdict and card["metrics"]["shake"] == report["new"]["shake"]["overall"]
+    assert [h["name"] for h in card["recipe"]["history"]] == ["stfan_synth_v0", "stfan_synth_s2"]
+    assert (out / "train_log.jsonl").is_file() and weights.stat().st_size < 16 * 2**20

@@ -13,11 +13,11 @@ import pytest
 from av.stream import Disposition
 
 from deblur_cli.errors import InputError, OutputError
-from deblur_cli.io import sink
+from deblur_cli.io import encode_plan
 from deblur_cli.io.atomic import atomic_output, check_output
 from deblur_cli.io.colour import ColourInfo, frame_to_rgb, rgb_to_frame
+from deblur_cli.io.copy_plan import plan_copy
 from deblur_cli.io.encoders import EncoderStatus
-from deblur_cli.io.passthrough import plan_copy
 from deblur_cli.io.sink import plan_encoder
 from deblur_cli.io.source import VideoSource, choose_video_stream
 from tests.clipgen import BT601_LIMITED, BT709_FULL, BT709_LIMITED, make_clip
@@ -73,14 +73,18 @@ def test_cover_art_is_never_the_main_video(clips):
         cover = [o for o in src.facts.other_streams if o.attached_pic]
         assert len(cover) == 1 and cover[0].codec == "png"
 
-    def stream(index, w, h, disposition=0):
+    def stream(index, w, h, disposition=0, codec="h264"):
         return SimpleNamespace(index=index, type="video", disposition=disposition,
-                               codec_context=SimpleNamespace(width=w, height=h))
+                               codec_context=SimpleNamespace(width=w, height=h, name=codec))
 
     # cover art first and bigger than the film: still not chosen
     streams = [stream(0, 1000, 1000, Disposition.attached_pic), stream(1, 64, 48)]
     assert choose_video_stream(streams).index == 1
     assert choose_video_stream([stream(0, 500, 500, Disposition.attached_pic)]) is None
+    # a cover that lost its flag (an ordinary one-picture JPEG/PNG track, as AVI stores it): not the film either
+    for codec in ("mjpeg", "png"):
+        assert choose_video_stream([stream(0, 64, 48), stream(1, 96, 96, codec=codec)]).index == 0
+    assert choose_video_stream([stream(0, 96, 96, codec="mjpeg")]).index == 0  # a motion-JPEG camera file
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "text", "folder", "audio_only", "cover_only"])
@@ -179,7 +183,7 @@ def test_nvenc_falls_back_with_a_reason(facts, monkeypatch):
     assert plan.codec == "libx264" and plan.options["preset"] == "medium"  # p7 means nothing to x264
     assert "h264_nvenc cannot be opened here" in plan.warnings[0] and "libx264 instead" in plan.warnings[0]
     # NVENC present in general but refusing this video (e.g. below its minimum size): same fallback
-    monkeypatch.setattr(sink, "encoder_status", lambda name: EncoderStatus(name, True, True))
+    monkeypatch.setattr(encode_plan, "encoder_status", lambda name: EncoderStatus(name, True, True))
     plan = plan_encoder(Path("out.mkv"), facts, codec="hevc_nvenc", crf=23)
     assert (plan.codec, plan.options["crf"]) == ("libx265", "23")
     assert "hevc_nvenc cannot encode 64x48 yuv420p here" in plan.warnings[0]

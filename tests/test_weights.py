@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from deblur_cli.errors import DeviceError, WeightsError
+from deblur_cli.errors import DeviceError, WeightsError, WeightsUnavailable
 from deblur_cli.inference.build import build_engine
 from deblur_cli.models import STFAN
 from deblur_cli.models.weights import load_weights, save_weights
@@ -62,11 +62,12 @@ def test_pickle_that_runs_code_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "PWNED").exists()
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, I am text\n", b"\x00" * 64])
+@pytest.mark.parametrize("content", [b"", b"hello", b"hello, I am text\n", b"\x00" * 64, b"PK\x03\x04" + b"x" * 64,
+                                     b"\x80\x02" + b"\x99" * 50, b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8"])
 def test_garbage_files_are_clear_errors(tmp_path, content):
     path = tmp_path / "w.pth"
     path.write_bytes(content)
-    with pytest.raises(WeightsError):
+    with pytest.raises(WeightsError, match="not a"):
         load_weights(path)
 
 
@@ -77,10 +78,19 @@ def test_wrong_network_is_refused(tmp_path):
         build_engine(path, device="cpu")
 
 
-def test_missing_default_weights_name_the_option(monkeypatch, tmp_path):
-    monkeypatch.setattr("deblur_cli.models.weights.default_weights_path", lambda: tmp_path / "absent.safetensors")
-    with pytest.raises(WeightsError, match="--weights"):
+def test_no_default_weights_offline_says_how_to_get_them(monkeypatch):
+    """The default rule finds no cached 'authors' file and no shipped non-experimental entry: offline, that is
+    one error naming both ways to get the weights (the autouse fixture gives every test an empty cache)."""
+    monkeypatch.setenv("STFAN_DEBLUR_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailable, match="weights fetch authors.*weights import FILE"):
         load_weights(None)
+
+
+def test_a_spec_that_is_neither_a_file_nor_an_entry(tmp_path):
+    with pytest.raises(WeightsError, match=r"not found: nope \(entries: authors, synth-v0\)"):
+        load_weights("nope")
+    with pytest.raises(WeightsError, match="not found"):
+        load_weights(tmp_path / "absent.safetensors")
 
 
 def test_device_errors(random_weights):

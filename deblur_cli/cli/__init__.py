@@ -1,28 +1,40 @@
 """The ``stfan-deblur`` command line: a thin click layer over the Python API.
 
 ``stfan-deblur INPUT -o OUTPUT`` runs the ``run`` subcommand; the other
-subcommands (``train``, ``eval``, ``demo``, ...) are named explicitly. Every
-failure is one ``error:`` line on stderr and a non-zero exit, never a
+subcommands (``train``, ``eval``, ``demo``, ...) are named explicitly. A first
+word that names a subcommand and also an input ``run`` could take (a video, a
+folder of frames or of videos here), with ``-o``/``--output`` given, is read as
+that input: the path wins. ``./NAME`` or ``run NAME`` force the path,
+``--subcommand NAME`` the subcommand.
+
+Every failure is one ``error:`` line on stderr and a non-zero exit, never a
 traceback: a :class:`~deblur_cli.errors.DeblurError` with its own exit code, a
-bad option or argument with exit code 2, Ctrl-C with 130, and an unexpected
-exception (a bug) as ``error: internal error: ...`` with 1 (set
-``STFAN_DEBLUR_DEBUG=1`` to see its traceback instead).
+bad option or argument with exit code 2, Ctrl-C with 130, SIGTERM with 143 and
+SIGHUP with 129 (both stop the work as Ctrl-C does: see
+:mod:`deblur_cli.cli.signals`), and an unexpected exception (a bug) as
+``error: internal error: ...`` with 1 (set ``STFAN_DEBLUR_DEBUG=1`` to see its
+traceback instead).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import click
 
 from .. import __version__
-from ..errors import DeblurError, Interrupted
+from ..errors import DeblurError, Interrupted, exit_code_of, shown, stopped_by
 from .info_cmd import info_command
 from .options import ENV
 from .run_cmd import run_command
+from .signals import stop_on_signals
+from .weights_cmd import weights_group
 
 DEFAULT_COMMAND = "run"
 DEBUG_ENV = ENV + "DEBUG"
+FORCE_SUBCOMMAND = "--subcommand"  # `stfan-deblur --subcommand demo ...`: the subcommand, whatever is on disk
+OUTPUT_FLAGS = ("-o", "--output")
 
 
 class UserError(click.ClickException):
@@ -33,7 +45,7 @@ class UserError(click.ClickException):
         self.exit_code = exit_code if exit_code is not None else getattr(error, "exit_code", 1)
 
     def show(self, file=None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        click.echo(f"error: {shown(self.message)}", err=True)
 
 
 def _usage_line(exc: click.UsageError) -> str:
@@ -42,25 +54,52 @@ def _usage_line(exc: click.UsageError) -> str:
     return f"{exc.format_message()} (see '{where} --help')"
 
 
+def _gives_output(args: list[str]) -> bool:
+    return any(a in OUTPUT_FLAGS or a.startswith("--output=") or (a.startswith("-o") and len(a) > 2) for a in args)
+
+
+def runnable_input(path: Path) -> bool:
+    """Whether ``run`` could take ``path``: a video file, a folder of frames, or a folder holding videos."""
+    from ..pipeline.batch import is_video_name
+    from ..pipeline.inputs import FOLDER, SEQUENCE, input_kind, plan_jobs
+
+    try:
+        if path.is_file():
+            return is_video_name(path)
+        kind = input_kind(path)
+        return kind == SEQUENCE or (kind == FOLDER and bool(plan_jobs(path, path.with_name(path.name + "~"))[1]))
+    except (DeblurError, OSError):
+        return False
+
+
 class DefaultCommandGroup(click.Group):
-    """A group whose first argument, when it names no subcommand, goes to ``run``."""
+    """A group whose first argument goes to ``run`` when it names no subcommand, or an input ``run`` can take."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names and args[0] != "--version":
-            args = [DEFAULT_COMMAND, *args]
+        if args and args[0] == FORCE_SUBCOMMAND:
+            if len(args) < 2 or args[1] not in self.commands:
+                raise UserError(f"{FORCE_SUBCOMMAND} needs a subcommand: {', '.join(sorted(self.commands))}",
+                                exit_code=2)
+            return super().parse_args(ctx, args[1:])
+        if args and args[0] not in ctx.help_option_names and args[0] != "--version":
+            if args[0] not in self.commands:
+                args = [DEFAULT_COMMAND, *args]
+            elif args[0] != DEFAULT_COMMAND and _gives_output(args[1:]) and runnable_input(Path(args[0])):
+                args = [DEFAULT_COMMAND, *args]  # an existing input wins over the subcommand of the same name
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         try:
-            return super().invoke(ctx)
+            with stop_on_signals():  # SIGTERM/SIGHUP stop the work as Ctrl-C does
+                return super().invoke(ctx)
         except DeblurError as exc:
             raise UserError(exc) from None
         except click.UsageError as exc:
             raise UserError(_usage_line(exc), exit_code=exc.exit_code) from None
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except KeyboardInterrupt:
-            raise UserError(Interrupted("interrupted")) from None
+        except KeyboardInterrupt as exc:
+            raise UserError(Interrupted(stopped_by(exc), exit_code=exit_code_of(exc))) from None
         except Exception as exc:
             if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
                 raise
@@ -69,6 +108,12 @@ class DefaultCommandGroup(click.Group):
 
 
 EPILOG = """\b
+A first word that is both a subcommand and an input here (a video, a folder of
+frames or of videos named like it) is read as the input when -o/--output is
+given. Force the input with ./NAME (or 'stfan-deblur run NAME -o ...'), the
+subcommand with 'stfan-deblur --subcommand NAME ...'.
+
+\b
 Shell completion (click's own), e.g. for bash:
   eval "$(_STFAN_DEBLUR_COMPLETE=bash_source stfan-deblur)"
 (zsh_source / fish_source for zsh and fish; put the line in your shell's rc file).
@@ -87,11 +132,13 @@ def cli() -> None:
     \b
     stfan-deblur INPUT -o OUTPUT      deblur a video, an image sequence, or every video in a folder
     stfan-deblur demo                 try it on a built-in sample
+    stfan-deblur weights list         the named weights, what is cached, and the default
     """
 
 
 cli.add_command(run_command, DEFAULT_COMMAND)
 cli.add_command(info_command, "info")
+cli.add_command(weights_group, "weights")
 
 
 def _register_optional() -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from .options import env
+from .weights_cmd import weights_option
 
 
 def _section(console: Console, title: str, rows: list[tuple[str, Any]]) -> None:
@@ -32,16 +31,24 @@ def print_report(info: dict[str, Any], console: Console) -> None:
     _section(console, "Versions", list(info["versions"].items()))
 
     weights = info["weights"]
-    where = f"{weights['path']}" + (" (default)" if weights["default"] else "")
+    choice = "default rule" if weights["default"] else weights["choice"]
+    rows = [("choice", f"{choice}: {weights['resolved']}")]
+    if weights["default"]:
+        rows.append(("rule", weights["rule"]))
     if weights["loaded"]:
-        rows = [("file", where)] + [
-            (key.replace("_", " "), weights[key] if weights[key] not in ({}, []) else "-")
-            for key in ("name", "source", "channel_order", "value_range", "recipe", "metrics", "sha256")
-        ]
+        rows.append(("file", weights["path"]))
+        if weights["experimental"]:
+            rows.append(("status", "[yellow]experimental[/]: not for real deblurring"))
+        rows += [(key.replace("_", " "), weights[key] if weights[key] not in ({}, []) else "-")
+                 for key in ("name", "source", "channel_order", "value_range", "recipe", "metrics", "sha256")]
+    elif "error" in weights:
+        rows += [("file", weights["path"]), ("status", f"[red]{weights['error']}[/]")]
     else:
-        rows = [("file", where), ("status", f"[yellow]{weights['error']}[/]")]
-        if "--weights" not in weights["error"]:
-            rows.append(("how", weights["hint"]))
+        entry = weights["entry"]
+        rows += [("status", f"[yellow]{weights['status']}[/]")]
+        rows += [(key.replace("_", " "), entry[key]) for key in ("title", "channel_order", "trained_on", "figures",
+                                                                 "licence")]
+    rows.append(("cache", weights["cache"]))
     _section(console, "Weights", rows)
 
     devices = info["devices"]
@@ -63,17 +70,18 @@ def print_report(info: dict[str, Any], console: Console) -> None:
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--weights", type=click.Path(path_type=Path), **env("WEIGHTS"),
-              help="Weights file to describe. Default: the weights shipped with the package.")
+@weights_option("info")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def info_command(weights: Path | None, as_json: bool) -> None:
-    """Show versions, weights, devices and encoders of this installation."""
+@click.pass_context
+def info_command(ctx: click.Context, weights: str | None, as_json: bool) -> None:
+    """Show versions, weights (which would be used, and why; nothing is downloaded), devices and encoders."""
     from .sysinfo import system_info
 
-    info = system_info(weights)
+    from_env = ctx.get_parameter_source("weights") == click.core.ParameterSource.ENVIRONMENT
+    info = system_info(weights, "STFAN_DEBLUR_WEIGHTS" if from_env else "--weights")
     if as_json:
         click.echo(json.dumps(info, indent=2))
     else:
         print_report(info, Console(highlight=False))
-    if weights is not None and not info["weights"]["loaded"]:
-        raise SystemExit(1)  # a weights file the user named is broken: say so to scripts too
+    if "error" in info["weights"]:
+        raise SystemExit(1)  # weights the user named are missing or broken: say so to scripts too

@@ -4,7 +4,7 @@ Environment defaults: an option marked ``[env var]`` takes its default from
 ``STFAN_DEBLUR_<NAME>`` for the main command (``run``), and from
 ``STFAN_DEBLUR_<COMMAND>_<NAME>`` for the others (``STFAN_DEBLUR_TRAIN_DEVICE``),
 so a device list meant for ``run`` never reaches ``train``. The weights choice
-(``STFAN_DEBLUR_WEIGHTS``) is shared by every command. Flags that destroy files
+(``STFAN_DEBLUR_WEIGHTS``) and offline mode (``STFAN_DEBLUR_OFFLINE``) are shared by every command. Flags that destroy files
 (``--overwrite``) are never read from the environment.
 """
 
@@ -16,7 +16,7 @@ import click
 
 ENV = "STFAN_DEBLUR_"
 MAIN_COMMAND = "run"
-SHARED = ("WEIGHTS",)  # one setting for every command
+SHARED = ("WEIGHTS", "OFFLINE")  # one setting for every command
 NEVER_FROM_ENV = ("OVERWRITE",)
 
 

@@ -1,56 +1,96 @@
-"""What the CLI prints when work is done: one line per file, or a summary table for a folder."""
+"""What the CLI prints when work is done: one line per file, or a summary for a folder.
+
+On a terminal a folder's summary is a table; elsewhere (a log, a pipe) it is
+one line per file that is never wrapped, so scripts can read it. Paths are
+shown relative to the input folder, and through :func:`~deblur_cli.errors.shown`,
+so a name holding a newline stays on its line. Everything goes to stderr:
+stdout is left for ``--json -``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from ..errors import shown
 from ..pipeline.batch import FileOutcome, summary_counts
 
-STATUS_STYLE = {"done": "green", "skipped": "yellow", "failed": "red"}
+STATUS_STYLE = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "red"}
 
 
-def _cuts(outcome: FileOutcome) -> str:
-    n = len(outcome.cuts)
+def say(console: Console, text: str) -> None:
+    """One plain line on ``console``: never wrapped, no markup or highlighting read into it."""
+    console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def relative(path: Path, root: Path | None) -> str:
+    """``path`` as the user should see it: relative to ``root`` (the input folder) where it lies below it."""
+    for base in ((root, root.resolve()) if root is not None else ()):
+        try:
+            return shown(Path(path).relative_to(base))
+        except ValueError:
+            continue
+    return shown(path)
+
+
+def _cuts(n: int) -> str:
     return f"{n} scene cut{'' if n == 1 else 's'}"
 
 
 def print_file_result(outcome: FileOutcome, console: Console, *, quiet: bool = False) -> None:
     """Warnings always reach stderr; the result line only without ``--quiet``."""
     for warning in outcome.warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        say(console, f"warning: {shown(warning)}")
     if not quiet:
-        frames = f"; frames in {outcome.frames_out}" if outcome.frames_out else ""
-        console.print(
-            f"wrote {outcome.output}: {outcome.frames} frames in {outcome.seconds:.1f} s ({outcome.fps:.1f} fps), "
-            f"{_cuts(outcome)}{frames}",
-            highlight=False,
-        )
+        frames = f"; frames in {shown(outcome.frames_out)}" if outcome.frames_out else ""
+        say(console, f"wrote {shown(outcome.output)}: {outcome.frames} frames in {outcome.seconds:.1f} s "
+                     f"({outcome.fps:.1f} fps), {_cuts(len(outcome.cuts))}{frames}")
 
 
-def print_summary(outcomes: list[FileOutcome], console: Console, *, quiet: bool = False) -> None:
-    """A table of every file and its fate; failures are listed even with ``--quiet``."""
+def _details(outcome: FileOutcome) -> str:
+    if outcome.status == "done":
+        text = f"{outcome.frames} frames, {outcome.fps:.1f} fps, {_cuts(len(outcome.cuts))}"
+        return text + "".join(f"; warning: {shown(w)}" for w in outcome.warnings)
+    if outcome.status == "interrupted":
+        return f"stopped after {outcome.frames} frames; {shown(outcome.error)}"
+    return shown(outcome.error)
+
+
+def print_summary(outcomes: list[FileOutcome], console: Console, *, root: Path | None = None,
+                  quiet: bool = False) -> None:
+    """Every file and its fate (a table on a terminal, lines elsewhere); failures are listed even with ``--quiet``.
+
+    ``root``: the input folder, which names are shown relative to.
+    """
     counts = summary_counts(outcomes)
     if quiet:
         for outcome in outcomes:
             if outcome.status == "failed":
-                console.print(f"error: {outcome.input}: {outcome.error}", highlight=False)
+                say(console, f"error: {relative(outcome.input, root)}: {shown(outcome.error)}")
         return
-    table = Table(title="stfan-deblur summary", show_lines=False)
-    for column, justify in (("file", "left"), ("status", "left"), ("frames", "right"), ("fps", "right"),
-                            ("cuts", "right"), ("note", "left")):
-        table.add_column(column, justify=justify, overflow="fold")
-    for outcome in outcomes:
-        done = outcome.status == "done"
-        table.add_row(
-            str(outcome.input),
-            f"[{STATUS_STYLE[outcome.status]}]{outcome.status}[/]",
-            str(outcome.frames) if done else "",
-            f"{outcome.fps:.1f}" if done else "",
-            str(len(outcome.cuts)) if done else "",
-            outcome.error or "; ".join(outcome.warnings),
-        )
-    console.print(table)
+    if console.is_terminal:
+        table = Table(title="stfan-deblur summary", show_lines=False)
+        for column, justify in (("file", "left"), ("status", "left"), ("frames", "right"), ("fps", "right"),
+                                ("cuts", "right"), ("note", "left")):
+            table.add_column(column, justify=justify, overflow="fold")
+        for outcome in outcomes:
+            done = outcome.status == "done"
+            table.add_row(
+                escape(relative(outcome.input, root)),
+                f"[{STATUS_STYLE[outcome.status]}]{outcome.status}[/]",
+                str(outcome.frames) if done or outcome.status == "interrupted" else "",
+                f"{outcome.fps:.1f}" if done else "",
+                str(len(outcome.cuts)) if done else "",
+                escape(shown(outcome.error or "; ".join(outcome.warnings))),
+            )
+        console.print(table)
+    else:
+        for outcome in outcomes:
+            say(console, f"{outcome.status}: {relative(outcome.input, root)}: {_details(outcome)}")
     cuts = sum(len(o.cuts) for o in outcomes)
-    console.print(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed; "
-                  f"{cuts} scene cut{'' if cuts == 1 else 's'}", highlight=False)
+    stopped = f", {counts['interrupted']} interrupted" if counts["interrupted"] else ""
+    say(console, f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed{stopped}; "
+                 f"{_cuts(cuts)}")

@@ -9,6 +9,7 @@ import click
 from ..ops import FAC_IMPLS
 from ..pipeline import COMPARE_MODES
 from .options import GroupedCommand, TimeType, env, grouped
+from .weights_cmd import offline_option, uses_weights, weights_option
 
 io_option, model_option, encoding_option = grouped("Input and output"), grouped("Model"), grouped("Encoding")
 performance_option, reporting_option = grouped("Performance"), grouped("Reporting")
@@ -25,9 +26,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
 @io_option("-o", "--output", "output_path", required=True, type=click.Path(path_type=Path),
               help="Output video; a folder when INPUT is a folder of videos. For an image-sequence INPUT: a video "
                    "if it has a video extension (.mp4, .mkv...), else a folder that receives PNG frames.")
-@model_option("--weights", type=click.Path(path_type=Path), **env("WEIGHTS"),
-              help="Weights file: this project's .safetensors or the authors' best-ckpt.pth.tar. "
-                   "Default: the weights shipped with the package.")
+@weights_option("run", model_option)
+@offline_option("run", model_option)
 @performance_option("--device", default="auto", **env("DEVICE"),
               help="auto, cpu, cuda, cuda:N; for folders also a list (cuda:0,cuda:1) or all.")
 @performance_option("--fp16", is_flag=True, **env("FP16"), help="Half precision (CUDA only).")
@@ -49,7 +49,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
               help="Also write every restored frame (never the --compare composite) as numbered PNGs into this "
                    "folder; the video OUTPUT is written too. For a folder of videos, one sub-folder per video.")
 @reporting_option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Write a machine-readable report (per file and totals) to this file, atomically.")
+              help="Write a machine-readable report (per file and totals) to this file, atomically; "
+                   "'-' writes it to stdout (everything else the command prints goes to stderr).")
 @io_option("--fps", type=click.FloatRange(0, 1000, min_open=True), default=30.0, **env("FPS"),
               help="Frame rate given to an image-sequence INPUT (ignored for videos).")
 @model_option("--scene-cuts/--no-scene-cuts", default=True, **env("SCENE_CUTS"),
@@ -62,7 +63,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
                    "else the PyTorch reference.")
 @io_option("--overwrite", is_flag=True, help="Replace outputs that already exist (never read from the environment).")
 @reporting_option("-q", "--quiet", is_flag=True, **env("QUIET"), help="No progress bars and no summary.")
-def run_command(input_path: Path, output_path: Path, weights: Path | None, device: str, fp16: bool,
+@uses_weights
+def run_command(input_path: Path, output_path: Path, weights: str | None, offline: bool, device: str, fp16: bool,
                 crf: int | None, preset: str | None, codec: str | None, start: float | None, duration: float | None,
                 compare: str | None, frames_out: Path | None, json_path: Path | None, fps: float, scene_cuts: bool,
                 tile: int, fac: str, overwrite: bool, quiet: bool) -> None:
@@ -81,11 +83,11 @@ def run_command(input_path: Path, output_path: Path, weights: Path | None, devic
             scene_cuts=scene_cuts, fps=fps)
     except BatchInterrupted as exc:
         if any(o.status == "done" for o in exc.outcomes):  # only a batch can have finished files
-            print_summary(exc.outcomes, reporter.console, quiet=quiet)
+            print_summary(exc.outcomes, reporter.console, root=input_path, quiet=quiet)
         raise
     if summary.kind != "folder":
         print_file_result(summary.outcomes[0], reporter.console, quiet=quiet)
         return
-    print_summary(summary.outcomes, reporter.console, quiet=quiet)
+    print_summary(summary.outcomes, reporter.console, root=summary.root, quiet=quiet)
     if summary.failed:
         raise SystemExit(1)

@@ -50,22 +50,45 @@ def versions() -> dict[str, str]:
     }
 
 
-def weights_info(path: str | Path | None) -> dict[str, Any]:
-    """The weights card, or why there are none and how to pass some."""
-    from ..errors import WeightsError
-    from ..models.weights import default_weights_path, load_weights
+def weights_info(spec: str | Path | None, choice: str = "default") -> dict[str, Any]:
+    """Which weights would be used and what they say about themselves; never downloads anything.
 
+    ``choice``: where ``spec`` came from ("default", "--weights", "STFAN_DEBLUR_WEIGHTS").
+    """
+    from ..errors import WeightsError
+    from ..models import registry
+    from ..models.cache import cache_dir
+    from ..models.weights import load_weights
+
+    info: dict[str, Any] = {"choice": choice if spec is not None else "default", "default": spec is None,
+                            "rule": registry.DEFAULT_RULE, "cache": str(cache_dir())}
+    entry, path = None, None
+    if spec is None:
+        entry, path, info["resolved"] = registry.default_choice()
+    elif Path(spec).is_file() or str(spec) not in registry.ENTRIES:
+        path, info["resolved"] = Path(spec), f"the file {spec}"
+    else:
+        entry = registry.ENTRIES[str(spec)]
+        path = registry.local_file(entry)
+        info["resolved"] = f"'{entry.name}'" + (" (not on this machine yet)" if path is None else "")
+    if entry is not None:
+        info["entry"] = plain(entry.to_dict())
+    if path is None:
+        info.update(loaded=False, path=None,
+                    status=f"not on this machine: the first run fetches it ({entry.size_label}) from "
+                           f"{entry.origin}; or 'stfan-deblur weights fetch {entry.name}', or download it in a "
+                           f"browser and 'stfan-deblur weights import FILE'")
+        return info
     try:
-        loaded = load_weights(path)
+        with registry.fetching(offline=True, notice=lambda message: None):
+            loaded = load_weights(entry.name if entry is not None else path)
     except WeightsError as exc:
-        return {
-            "loaded": False,
-            "path": str(path if path is not None else default_weights_path()),
-            "default": path is None,
-            "error": str(exc),
-            "hint": "pass a weights file with --weights PATH (or set STFAN_DEBLUR_WEIGHTS)",
-        }
-    return {"loaded": True, "path": str(loaded.path), "default": path is None, **plain(loaded.meta.to_dict())}
+        info.update(loaded=False, path=str(path), error=str(exc))
+        return info
+    known = entry or registry.entry_for_sha(loaded.meta.sha256)
+    experimental = bool(known and known.experimental)
+    return {**info, "loaded": True, "path": str(loaded.path), "experimental": experimental,
+            **plain(loaded.meta.to_dict())}
 
 
 def devices_info() -> dict[str, Any]:
@@ -115,12 +138,12 @@ def triton_info(default_device: str) -> dict[str, Any]:
     return {"installed": installed, "version": found, "fac_auto": resolve_fac_impl("auto", default_device)}
 
 
-def system_info(weights: str | Path | None = None) -> dict[str, Any]:
-    """The whole report as JSON-ready data."""
+def system_info(weights: str | Path | None = None, choice: str = "--weights") -> dict[str, Any]:
+    """The whole report as JSON-ready data (``choice``: where ``weights`` came from)."""
     devices = devices_info()
     return {
         "versions": versions(),
-        "weights": weights_info(weights),
+        "weights": weights_info(weights, choice),
         "devices": devices,
         "encoders": encoders_info(),
         "triton": triton_info(devices["default_device"]),

@@ -9,6 +9,7 @@ import click
 
 from ..errors import InputError, OutputError
 from .options import env
+from .weights_cmd import offline_option, uses_weights, weights_option
 
 SETTINGS = {"show_default": True}
 DEFAULT_IMAGES = Path("..") / "shared" / "train-images"  # beside a checkout of the repository
@@ -39,15 +40,15 @@ def images_option(func):
 
 
 def weights_options(command: str):
-    """--weights, --device and --fp16 of a command that runs the network."""
+    """--weights, --offline, --device and --fp16 of a command that runs the network."""
 
     def decorate(func):
+        func = uses_weights(func)
         func = click.option("--fp16", is_flag=True, **env("FP16", command), help="Half precision (CUDA only).")(func)
         func = click.option("--device", default="auto", **env("DEVICE", command),
                             help="auto, cpu, cuda or cuda:N.")(func)
-        return click.option("--weights", type=click.Path(path_type=Path), **env("WEIGHTS", command),
-                            help="Weights file (.safetensors of this project or the authors' .pth.tar). "
-                                 "Default: the shipped weights.")(func)
+        func = offline_option(command)(func)
+        return weights_option(command)(func)
 
     return decorate
 
@@ -60,7 +61,8 @@ def weights_options(command: str):
 @click.option("--run-dir", type=click.Path(path_type=Path), required=True,
               help="Folder for the run's checkpoint, log and config.")
 @click.option("--steps", type=click.IntRange(1), default=20000, help="Optimiser steps (one per frame).")
-@click.option("--resume", is_flag=True, help="Continue the checkpoint in --run-dir (to --steps), optimiser state included.")
+@click.option("--resume", is_flag=True,
+              help="Continue the checkpoint in --run-dir (to --steps), optimiser state included.")
 @click.option("--seq-len", type=click.IntRange(1), default=4, help="Frames per training clip.")
 @click.option("--size", default="128x128", help="Training crop WIDTHxHEIGHT (multiples of 4).")
 @click.option("--batch", type=click.IntRange(1), default=4, help="Clips per step.")
@@ -89,7 +91,8 @@ def weights_options(command: str):
 @click.option("--export", "export_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the final weights. Default: RUN_DIR/stfan_synth.safetensors.")
 def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr, warmup, val_every, val_size,
-                  val_clips, amp, fac, compile_mode, threads, workers, time_limit, weights, device, export_path) -> None:
+                  val_clips, amp, fac, compile_mode, threads, workers, time_limit, weights, device,
+                  export_path) -> None:
     """Train STFAN on synthetic motion blur made from sharp photos."""
     import torch
 
@@ -121,7 +124,8 @@ def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr
 @click.option("--max-frames", type=click.IntRange(1), default=None, help="Score at most N frames per sequence.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
               help="Also write the report as JSON to this file.")
-def eval_command(dataset, weights, device, fp16, synthetic, images, clips, frames, size, max_frames, json_path) -> None:
+def eval_command(dataset, weights, offline, device, fp16, synthetic, images, clips, frames, size, max_frames,
+                 json_path) -> None:
     """PSNR/SSIM of deblurred frames against ground truth, beside the blurry input's.
 
     DATASET is a folder in the DVD layout (<seq>/input, <seq>/GT) or the GoPro
@@ -166,15 +170,22 @@ def eval_command(dataset, weights, device, fp16, synthetic, images, clips, frame
               help="Folder for blurry.mp4, deblurred.mp4 and side_by_side.mp4.")
 @weights_options("demo")
 @click.option("--frames", type=click.IntRange(2, 240), default=24, help="Length of the demo clip.")
-@click.option("--overwrite", is_flag=True, help="Replace the demo files if they exist.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace blurry.mp4, deblurred.mp4 and side_by_side.mp4 in a folder that is not the demo's own "
+                   "(in its own folder the demo replaces them on every run, and nothing else).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def demo_command(out_dir, weights, device, fp16, frames, overwrite, quiet) -> None:
-    """Blur a built-in photo with camera shake, deblur it, and report the gain."""
+def demo_command(out_dir, weights, offline, device, fp16, frames, overwrite, quiet) -> None:
+    """Blur a built-in photo with camera shake, deblur it, and report the gain.
+
+    Without --weights the demo uses the default weights (fetching them like a run does) and, offline or when
+    they cannot be downloaded, the shipped experimental 'synth-v0'.
+    """
     from ..evaluation.demo import run_demo
     from ..inference.build import build_engine
     from .progress import ProgressReporter
+    from .weights_cmd import demo_weights
 
-    engine = build_engine(weights, device=device, fp16=fp16)
+    engine = build_engine(demo_weights(weights), device=device, fp16=fp16)
     reporter = ProgressReporter(enabled=not quiet)
     with reporter.session(1), reporter.file("demo") as bar:
         result = run_demo(out_dir, engine, frames=frames, overwrite=overwrite,

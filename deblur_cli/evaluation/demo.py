@@ -27,7 +27,7 @@ import torch
 
 from ..errors import OutputError
 from ..inference.engine import Engine
-from ..io.atomic import atomic_output, remove_quietly
+from ..io.atomic import atomic_output, remove_quietly, write_atomic
 from ..io.colour import RANGE_LIMITED, ColourInfo, frame_to_rgb, rgb_to_frame, tag
 from ..io.source import VideoSource
 from ..pipeline.compare import compose
@@ -38,6 +38,7 @@ from .metrics import psnr, ssim
 
 SAMPLE_IMAGE = "sample_brushes.jpg"
 OUTPUT_NAMES = ("blurry.mp4", "deblurred.mp4", "side_by_side.mp4")
+MARKER = ".stfan-demo"  # marks a folder as the demo's own scratch folder
 DEMO_SIZE = (192, 320)  # (H, W): the size the quality bar is measured at
 DEMO_FRAMES = 24
 DEMO_FPS = 24
@@ -107,7 +108,7 @@ def read_clip(path: Path) -> list[np.ndarray]:
 
 
 class _RecordingEngine:
-    """An :class:`~deblur_cli.inference.engine.Engine` that passes frames to the real one and keeps what went in and came out."""
+    """An :class:`~deblur_cli.inference.engine.Engine` passing frames to the real one, keeping what went in and out."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -133,21 +134,34 @@ def _scores(frames: list[np.ndarray], truth: torch.Tensor) -> tuple[float, float
     return float(psnr(x, truth).mean()), float(ssim(x, truth).mean())
 
 
+def is_demo_folder(out_dir: Path) -> bool:
+    """A folder the demo made (its marker), or one holding nothing but the demo's files: its files are the
+    demo's to replace on every run; anything else in a folder is never touched."""
+    names = {p.name for p in out_dir.iterdir()} if out_dir.is_dir() else set()
+    return MARKER in names or names <= set(OUTPUT_NAMES)
+
+
 def run_demo(out_dir: str | Path, engine, *, frames: int = DEMO_FRAMES, overwrite: bool = False,
              on_start: Callable[[int | None], None] | None = None,
              on_frame: Callable[[int], None] | None = None) -> DemoResult:
-    """Write blurry.mp4, deblurred.mp4 and side_by_side.mp4 into ``out_dir`` and score them."""
+    """Write blurry.mp4, deblurred.mp4 and side_by_side.mp4 into ``out_dir`` and score them.
+
+    The demo's own folder (see :func:`is_demo_folder`) has its three files replaced on every run; elsewhere an
+    existing file of those names needs ``overwrite``.
+    """
     from ..pipeline.video import deblur_video
 
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"demo output must be a folder: {out_dir}")
     paths = [out_dir / name for name in OUTPUT_NAMES]
-    existing = [p for p in paths if p.exists()]
-    if existing and not overwrite:
+    existing, own = [p for p in paths if p.exists()], is_demo_folder(out_dir)
+    if existing and not overwrite and not own:
         raise OutputError(f"{existing[0]} exists (use --overwrite to replace the demo's files)")
     for path in existing:
         remove_quietly(path)  # a stale side_by_side must not sit beside a fresh deblurred clip
+    if own:
+        write_atomic(out_dir / MARKER, "stfan-deblur demo: its three videos here are replaced on every run\n")
     blurry_path, deblurred_path, side_path = paths
 
     blurry, sharp = demo_clip(frames)

@@ -20,6 +20,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -29,6 +30,8 @@ from ..errors import OutputError
 TEMP_MARK = ".partial-"
 _TEMP_NAME = re.compile(r"^\..*\.partial-(\d+)-[0-9a-f]{8}(\.[^.]*)?$")
 DEFAULT_NAME_MAX = 255  # bytes, where the filesystem does not say
+STALE_AFTER_S = 24 * 3600  # a temporary untouched this long is stale even if its writer's id is in use again
+MAX_KEPT_SUFFIX = 16  # bytes of the extension a temporary keeps (muxers look at it; longer ones are not extensions)
 
 
 def same_file(a: Path, b: Path) -> bool:
@@ -42,13 +45,32 @@ def same_file(a: Path, b: Path) -> bool:
 
 
 def check_output(input_path: Path, output_path: Path, overwrite: bool) -> None:
-    """Refuse outputs that would destroy the input or an existing file (without ``overwrite``)."""
+    """Refuse outputs that would destroy the input or an existing file (without ``overwrite``), or cannot be named."""
     if same_file(input_path, output_path):
         raise OutputError(f"output would overwrite the input: {output_path}")
     if output_path.is_dir():
         raise OutputError(f"output is a folder, not a file name: {output_path}")
     if output_path.exists() and not overwrite:
         raise OutputError(f"output exists: {output_path} (use --overwrite to replace it)")
+    check_name(output_path)
+
+
+def check_name(path: Path) -> None:
+    """OutputError when ``path``'s last part is longer than its file system allows (found out before the work)."""
+    size, limit = len(os.fsencode(path.name)), _name_max(_existing_folder(path.parent))
+    if size > limit:
+        raise OutputError(f"cannot write {path}: File name too long ({size} bytes; this file system allows {limit})")
+
+
+def _existing_folder(folder: Path) -> Path:
+    """``folder``, or the nearest folder above it that exists (for asking the file system about it)."""
+    for candidate in (folder, *folder.parents):
+        try:
+            if candidate.is_dir():
+                return candidate
+        except OSError:  # e.g. a part of it is itself too long a name
+            continue
+    return Path(".")
 
 
 def _name_max(folder: Path) -> int:
@@ -59,16 +81,19 @@ def _name_max(folder: Path) -> int:
 
 
 def _shorten(text: str, max_bytes: int) -> str:
-    """``text`` cut to at most ``max_bytes`` of UTF-8, never inside a character."""
-    return text.encode("utf-8")[:max(max_bytes, 0)].decode("utf-8", "ignore")
+    """``text`` cut to at most ``max_bytes`` bytes as a file name, never inside a character."""
+    while text and len(os.fsencode(text)) > max_bytes:
+        text = text[:-1]
+    return text
 
 
 def temp_name(output_path: Path) -> Path:
     """A hidden name beside the output that keeps its extension (muxers look at it) and fits the filesystem."""
-    marker = f"{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{output_path.suffix}"
-    parent = output_path.parent
-    room = _name_max(parent if parent.is_dir() else Path(".")) - len(("." + marker).encode("utf-8"))
-    return output_path.with_name(f".{_shorten(output_path.stem, room)}{marker}")
+    suffix = output_path.suffix if len(os.fsencode(output_path.suffix)) <= MAX_KEPT_SUFFIX else ""
+    stem = output_path.name[: len(output_path.name) - len(suffix)] if suffix else output_path.name
+    marker = f"{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+    room = _name_max(_existing_folder(output_path.parent)) - len(os.fsencode("." + marker))
+    return output_path.with_name(f".{_shorten(stem, room)}{marker}")
 
 
 def is_temporary(path: Path) -> bool:
@@ -80,6 +105,47 @@ def temporary_owner(path: Path) -> int | None:
     """The id of the process that wrote a temporary of this tool, or None for other names."""
     match = _TEMP_NAME.match(path.name)
     return int(match.group(1)) if match else None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # there, but another user's (or not ours to ask): assume it is alive
+    return True
+
+
+def is_stale(path: Path, now: float | None = None) -> bool:
+    """A temporary of this tool that nobody is writing: its process is gone, or it is older than a day."""
+    owner = temporary_owner(path)
+    if owner is None or owner == os.getpid():
+        return False
+    try:
+        age = (now if now is not None else time.time()) - path.lstat().st_mtime
+    except OSError:
+        return False
+    return not _process_exists(owner) or age > STALE_AFTER_S
+
+
+def remove_stale_temporaries(folder: Path, *, recursive: bool = False) -> list[Path]:
+    """Remove the stale temporaries of this tool in ``folder`` (and below, if ``recursive``); returns them.
+
+    What a killed run (SIGKILL, power cut) left behind: a later run into the
+    same folder clears it. Temporaries of runs still going are left alone.
+    """
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    for root, dirs, files in os.walk(folder):
+        for name in [*files, *dirs]:
+            path = Path(root) / name
+            if TEMP_MARK in name and is_stale(path):
+                remove_quietly(path)
+                removed.append(path)
+        dirs[:] = [d for d in dirs if recursive and (Path(root) / d).exists()]
+    return removed
 
 
 def remove_quietly(path: Path) -> None:

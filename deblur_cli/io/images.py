@@ -189,10 +189,10 @@ class FrameWriter:
         except OSError as exc:
             raise OutputError(f"cannot create output folder {self.folder}: {exc.strerror or exc}") from None
 
-    def write(self, frame: np.ndarray) -> Path:
-        """Write the next frame ((H, W, 3) uint8/uint16 RGB); returns its path."""
+    def write(self, frame: np.ndarray, name: str | None = None) -> Path:
+        """Write the next frame ((H, W, 3) uint8/uint16 RGB) as ``name``, or numbered; returns its path."""
         data = encode_png(frame)
-        path = self.folder / (self.pattern % self.next_index)
+        path = self.folder / (name if name is not None else self.pattern % self.next_index)
         write_atomic(path, data)
         self.written.append(path)
         self.next_index += 1

@@ -4,17 +4,13 @@ The input is opened a second time just for these streams, so they can be read
 at their own pace: before each video packet is written, the copy is advanced
 up to that packet's time. The muxer then sees all streams in time order and
 nothing is buffered beyond one packet here (the whole audio of a long file is
-never held in memory).
-
-Audio is the user's and is never dropped: audio the output container cannot
-hold is an :class:`OutputError`. Subtitles, data and attachments the container
-cannot hold are dropped with a warning.
+never held in memory). Which streams are copied is decided first, by
+:mod:`.copy_plan`.
 """
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -23,91 +19,8 @@ import av
 from av.stream import Discard
 
 from ..errors import OutputError
-from .source import (
-    OtherStream,
-    choose_video_stream,
-    content_tags,
-    describe_error,
-    is_attached_picture,
-    open_input,
-)
-
-
-@dataclass
-class CopyPlan:
-    """Which input streams (by index) are copied, and the warnings for those that are not."""
-
-    copy: list[int] = field(default_factory=list)
-    # Cover art Matroska cannot hold as a stream, stored as a file attachment: (name, mimetype, bytes).
-    attachments: list[tuple[str, str, bytes]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def empty(self) -> bool:
-        return not self.copy and not self.attachments
-
-
-def _container_rejects(stream, muxer: str) -> str | None:
-    """Why ``muxer`` cannot hold a copy of ``stream`` (None if it can): try writing a header in memory."""
-    try:
-        with av.open(io.BytesIO(), "w", format=muxer) as probe:
-            copy = probe.add_stream_from_template(stream)
-            copy.disposition = stream.disposition
-            probe.start_encoding()
-    except (ValueError, av.error.FFmpegError, NotImplementedError) as exc:
-        return describe_error(exc)
-    return None
-
-
-_MIMETYPE_FOR_CODEC = {"png": "image/png", "mjpeg": "image/jpeg", "bmp": "image/bmp", "webp": "image/webp"}
-
-
-def _cover_as_attachment(container, stream) -> tuple[str, str, bytes] | None:
-    """The still image of a cover-art stream as a Matroska attachment (None if it has no image)."""
-    codec = stream.codec_context.name if stream.codec_context is not None else ""
-    mimetype = stream.metadata.get("mimetype") or _MIMETYPE_FOR_CODEC.get(codec)
-    if mimetype is None:
-        return None
-    name = stream.metadata.get("filename") or f"cover.{mimetype.split('/')[-1]}"
-    for packet in container.demux(stream):  # attached pictures come first in the demux order
-        if packet.size:
-            return name, mimetype, bytes(packet)
-        break
-    return None
-
-
-def plan_copy(input_path: Path, others: tuple[OtherStream, ...], muxer: str, suffix: str) -> CopyPlan:
-    """Decide, stream by stream, what goes into the output (raises OutputError for audio that cannot)."""
-    plan = CopyPlan()
-    if not others:
-        return plan
-    with open_input(input_path) as container:
-        main = choose_video_stream(container.streams)
-        for info in others:
-            stream = container.streams[info.index]
-            if stream.type == "video" and not is_attached_picture(stream):
-                plan.warnings.append(f"{info.describe()} dropped: only the main video stream "
-                                     f"#{main.index} is deblurred and written")
-                continue
-            if stream.type not in ("audio", "subtitle", "data", "attachment", "video"):
-                plan.warnings.append(f"{info.describe()} dropped: unknown stream type")
-                continue
-            reason = _container_rejects(stream, muxer)
-            if reason is None:
-                plan.copy.append(info.index)
-            elif is_attached_picture(stream) and muxer == "matroska":
-                attachment = _cover_as_attachment(container, stream)
-                if attachment is not None:
-                    plan.attachments.append(attachment)
-                else:
-                    plan.warnings.append(f"{info.describe()} dropped: a {suffix} file cannot hold it")
-            elif stream.type == "audio":
-                raise OutputError(
-                    f"{info.describe()} cannot be copied into a {suffix} file ({reason}); "
-                    f"choose an output extension that can hold it, e.g. .mkv")
-            else:
-                plan.warnings.append(f"{info.describe()} dropped: a {suffix} file cannot hold it")
-    return plan
+from .copy_plan import CopyPlan
+from .probe import content_tags, describe_error, open_input
 
 
 @dataclass(frozen=True)
@@ -126,12 +39,16 @@ class Window:
 
 SEEK_MARGIN_S = 2.0  # seek this far before the window: demuxers land on a nearby index point, not exactly
 END_MARGIN_S = 5.0  # interleaving never puts a packet this far behind the others: past it, reading stops
+# Muxers that store no start times: every stream plays from 0 (AVI counts frames and audio bytes).
+STARTS_AT_ZERO = frozenset({"avi"})
+SYNC_TOLERANCE_S = 0.010  # an audio/video offset change below this is not perceptible (lip sync needs ~45 ms)
 
 
 class Passthrough:
     """Reads the copied streams from a second opening of the input and muxes them in time order."""
 
     def __init__(self, input_path: Path, plan: CopyPlan, window: Window | None = None) -> None:
+        self.input_path = input_path
         self.window = window or Window()
         self.container = open_input(input_path)
         self.inputs = [self.container.streams[i] for i in plan.copy]
@@ -151,6 +68,47 @@ class Passthrough:
         """The sample rates of the copied audio streams."""
         return [s.codec_context.sample_rate for s in self.inputs
                 if s.type == "audio" and s.codec_context is not None and s.codec_context.sample_rate]
+
+    def audio_starts(self) -> dict[int, float]:
+        """Where each copied audio stream's first copied packet lies (seconds, in the output's time).
+
+        Read ahead on a separate opening of the input, so the copy itself is untouched.
+        """
+        audio = [s.index for s in self.inputs if s.type == "audio"]
+        if not audio:
+            return {}
+        ahead = Passthrough(self.input_path, CopyPlan(copy=audio), self.window)
+        starts: dict[int, float] = {}
+        try:
+            while len(starts) < len(audio) and (packet := ahead._next()) is not None:
+                t = ahead._time(packet)
+                if t is not None:
+                    starts.setdefault(packet.stream.index, t)
+        finally:
+            ahead.close()
+        return starts
+
+    def check_sync(self, muxer: str, suffix: str, video_start: float, input_format: str = "") -> None:
+        """OutputError when ``muxer`` cannot keep the copied audio in sync with a video that starts at ``video_start``.
+
+        AVI stores no start times: each stream plays from 0. Audio whose first
+        packet is not where the first frame is (AAC's priming starts 21 ms
+        early; a part starts audio at the next packet boundary) would drift
+        from the picture by that much for the whole file. A whole AVI input
+        already plays every stream from 0: written again as AVI, nothing moves.
+        """
+        if muxer not in STARTS_AT_ZERO or (input_format in STARTS_AT_ZERO and self.window == Window()):
+            return
+        for index, start in self.audio_starts().items():
+            offset = start - video_start
+            if abs(offset) > SYNC_TOLERANCE_S:
+                stream = self.container.streams[index]
+                codec = stream.codec_context.name if stream.codec_context is not None else "audio"
+                raise OutputError(
+                    f"audio stream #{index} ({codec}) would be out of sync by {abs(offset) * 1000:.0f} ms in a "
+                    f"{suffix} file: it starts {offset * 1000:+.0f} ms from the first frame (codec priming, or a "
+                    f"part cut at packet boundaries), and {suffix} plays every stream from 0; "
+                    f"choose .mkv, .mp4 or .mov")
 
     def add_streams(self, output: av.container.OutputContainer) -> None:
         """Create one output stream per copied input stream (before the header is written)."""

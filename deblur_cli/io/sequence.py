@@ -1,10 +1,11 @@
 """A folder of image frames read as if it were a video, so the pipeline treats both alike.
 
-The frames (any format :mod:`.frames_io` reads) are taken in natural order and
+The frames (any format :mod:`.images` reads) are taken in natural order and
 given timestamps at a fixed rate (``--fps``, default 30): frame ``i`` is at
-``i / fps`` seconds. :attr:`FrameSequence.facts` describes them the way
-:class:`~deblur_cli.video.source.VideoFacts` describes a video stream, so the
-same encoder planning turns a sequence into a video.
+``i / fps`` seconds; written back as frames, each keeps its name (as PNG).
+:attr:`FrameSequence.facts` describes them the way
+:class:`~deblur_cli.io.probe.VideoFacts` describes a video stream, so the same
+encoder planning turns a sequence into a video.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from ..errors import InputError, OptionError
 from .colour import ColourInfo
 from .images import iter_frames, list_frames, read_frame
-from .source import VideoFacts
+from .probe import VideoFacts
 from .timespan import EPSILON
 
 DEFAULT_FPS = 30.0
@@ -67,6 +68,17 @@ class FrameSequence:
         self._start, self.seeked = index, True
         return float(index / self.rate)
 
+    def output_names(self) -> list[str]:
+        """The PNG name each frame from the start point on gets in an output folder: the input's own name.
+
+        ``0001.jpg`` becomes ``0001.png``; where two inputs differ only in their
+        extension (``a.jpg``, ``a.png``), every name keeps its extension too (``a.jpg.png``).
+        """
+        stems = [p.stem for p in self.paths]
+        if len(set(stems)) < len(stems):
+            stems = [p.name for p in self.paths]
+        return [f"{stem}.png" for stem in stems[self._start:]]
+
     def arrays(self) -> Iterator[tuple[np.ndarray, int, Fraction]]:
         """The frames from the start point on, in order, with their timestamps (in frames)."""
         frames = iter_frames([self.paths[0], *self.paths[self._start:]])  # iter_frames checks all against frame 0
@@ -91,7 +103,7 @@ class FrameSequence:
 
 def is_sequence_output(path: Path) -> bool:
     """Whether ``path`` names a frame folder rather than a video file (no video extension)."""
-    from .sink import MUXER_FOR_SUFFIX
+    from .encode_plan import MUXER_FOR_SUFFIX
 
     return path.suffix.lower() not in MUXER_FOR_SUFFIX
 

@@ -1,158 +1,32 @@
-"""The input side: open a video file, describe it, and decode its main video stream.
+"""The input side: open a video file and decode its main video stream, frame by frame.
 
 Opening decodes the first frame straight away. That catches files that open but
 cannot be decoded (so the user gets an :class:`InputError` before any output
 exists), and it gives facts that only frames carry in PyAV: the rotation
-(display matrix) and the colour tags as the decoder reports them.
+(display matrix) and the colour tags as the decoder reports them. The facts
+themselves (:class:`~.probe.VideoFacts`) are gathered by :mod:`.probe`.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
 import av
-from av.stream import Disposition
 
-from ..errors import InputError, first_line
-from .colour import ColourInfo, HdrMetadata, colour_of, hdr_of
+from ..errors import InputError
+from .probe import (
+    VideoFacts,
+    choose_video_stream,
+    describe_error,
+    open_input,
+    video_facts,
+)
 from .timespan import EPSILON
 
-
-@dataclass(frozen=True)
-class OtherStream:
-    """A non-main stream of the input, as the output side needs to decide about it."""
-
-    index: int
-    type: str  # "audio", "subtitle", "data", "attachment", "video"
-    codec: str
-    attached_pic: bool = False
-
-    def describe(self) -> str:
-        kind = "cover art" if self.attached_pic else self.type
-        return f"{kind} stream #{self.index} ({self.codec or 'unknown codec'})"
-
-
-@dataclass(frozen=True)
-class VideoFacts:
-    """What the pipeline needs to know about the input's main video stream."""
-
-    path: Path
-    container: str
-    stream_index: int
-    codec: str
-    width: int
-    height: int
-    pix_fmt: str
-    bit_depth: int
-    is_rgb: bool
-    frame_count: int | None  # exact, from the container's index; None if it has none
-    estimated_frames: int | None  # duration x average rate when there is no exact count
-    duration: float | None  # seconds, of the video stream where the container says (else the file's)
-    duration_exact: bool  # True when ``duration`` is the video stream's own length
-    time_base: Fraction
-    average_rate: Fraction | None
-    colour: ColourInfo
-    rotation: int  # degrees counter-clockwise, from the display matrix
-    other_streams: tuple[OtherStream, ...] = field(default=())
-    video_tags: dict[str, str] = field(default_factory=dict)  # language, title... of the video stream
-    container_tags: dict[str, str] = field(default_factory=dict)  # title, creation_time... of the file
-    hdr: HdrMetadata | None = None  # mastering display / light level, when the input carries them
-
-    @property
-    def total_frames(self) -> int | None:
-        """Exact count if the container has one, else the estimate (for progress bars)."""
-        return self.frame_count if self.frame_count is not None else self.estimated_frames
-
-
-# Tags that describe the old file's encoding or length, not the content: not carried over.
-_STALE_TAGS = ("duration", "encoder", "_statistics", "number_of_", "bps", "major_brand", "minor_version",
-               "compatible_brands")
-
-
-def content_tags(metadata: dict[str, str]) -> dict[str, str]:
-    """The tags worth carrying over to the output (language, title, creation time...)."""
-    return {k: v for k, v in metadata.items() if not k.lower().startswith(_STALE_TAGS)}
-
-
-def is_attached_picture(stream) -> bool:
-    return bool(stream.disposition & Disposition.attached_pic)
-
-
-def choose_video_stream(streams):
-    """The main video stream: never cover art (attached_pic); then the largest picture.
-
-    Returns None when there is no real video stream (audio only, or only cover art).
-    """
-    candidates = [s for s in streams if s.type == "video" and not is_attached_picture(s)]
-    if not candidates:
-        return None
-
-    def rank(stream):
-        cc = stream.codec_context
-        area = (cc.width * cc.height) if cc is not None else 0
-        is_default = bool(stream.disposition & Disposition.default)
-        return (cc is not None, area, is_default, -stream.index)
-
-    return max(candidates, key=rank)
-
-
 MAX_DAMAGED_PACKETS = 100  # more than this and the rest of the file is taken to be garbage
-
-_DURATION_TAG = re.compile(r"^(\d+):(\d\d):(\d\d(?:\.\d+)?)$")
-
-
-def _stream_duration(stream) -> tuple[float | None, bool]:
-    """(seconds, whether that is the video stream's own length) of the video stream.
-
-    Matroska's per-stream DURATION tag comes first and MP4/MOV track durations are
-    exact; elsewhere FFmpeg may fill the stream duration in from the whole file's,
-    which includes audio that can run longer than the video (fine for an estimate,
-    not for deciding that a file was cut short).
-    """
-    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
-    if tag:
-        match = _DURATION_TAG.match(tag.strip())
-        if match:
-            h, m, s = match.groups()
-            return int(h) * 3600 + int(m) * 60 + float(s), True
-    if stream.duration is not None and stream.duration > 0 and stream.time_base:
-        own = "mp4" in stream.container.format.name or "mov" in stream.container.format.name
-        return float(stream.duration * stream.time_base), own
-    return None, False
-
-
-def _bit_depth(pix_fmt: str) -> tuple[int, bool]:
-    try:
-        fmt = av.VideoFormat(pix_fmt)
-    except (ValueError, TypeError):
-        return 8, False
-    bits = max((c.bits for c in fmt.components), default=8)
-    return bits, fmt.is_rgb
-
-
-def open_input(path: Path) -> av.container.InputContainer:
-    """``av.open`` with every way a user file can be unusable turned into one-line InputErrors."""
-    if not path.exists():
-        raise InputError(f"input not found: {path}")
-    if path.is_dir():
-        raise InputError(f"input is a folder, not a video file: {path}")
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise InputError(f"cannot read input {path}: {describe_error(exc)}") from None
-    if size == 0:
-        raise InputError(f"input is empty (0 bytes): {path}")
-    try:
-        return av.open(str(path), "r")
-    except PermissionError:
-        raise InputError(f"cannot read input (permission denied): {path}") from None
-    except av.error.FFmpegError as exc:
-        raise InputError(f"not a readable video file: {path} ({describe_error(exc)})") from None
 
 
 class VideoSource:
@@ -198,43 +72,7 @@ class VideoSource:
         self._first: av.VideoFrame | None = first
         self.first_time = first.time or 0.0  # seconds: where the picture starts (``--start`` counts from here)
         self.seeked = False
-        self.facts = self._describe(first)
-
-    def _describe(self, first: av.VideoFrame) -> VideoFacts:
-        stream, cc = self.stream, self.stream.codec_context
-        pix_fmt = first.format.name
-        bits, is_rgb = _bit_depth(pix_fmt)
-        rate = stream.average_rate or stream.guessed_rate or None
-        count = stream.frames if stream.frames and stream.frames > 0 else None
-        duration, duration_exact = _stream_duration(stream)
-        estimate = round(duration * rate) if (count is None and duration and rate) else None
-        others = tuple(
-            OtherStream(s.index, s.type, _codec_name(s), is_attached_picture(s))
-            for s in self.container.streams if s.index != stream.index
-        )
-        return VideoFacts(
-            path=self.path,
-            container=self.container.format.name,
-            stream_index=stream.index,
-            codec=cc.name,
-            width=first.width,
-            height=first.height,
-            pix_fmt=pix_fmt,
-            bit_depth=bits,
-            is_rgb=is_rgb,
-            frame_count=count,
-            estimated_frames=estimate,
-            duration=duration,
-            duration_exact=duration_exact,
-            time_base=stream.time_base,
-            average_rate=rate,
-            colour=colour_of(first, stream),
-            rotation=int(first.rotation or 0),
-            other_streams=others,
-            video_tags=content_tags(stream.metadata),
-            container_tags=content_tags(self.container.metadata),
-            hdr=hdr_of(first),
-        )
+        self.facts: VideoFacts = video_facts(self.path, container, stream, first)
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Demux and decode; a damaged packet is skipped, a demuxer error ends the stream."""
@@ -319,9 +157,9 @@ class VideoSource:
             return f"input ended early/corrupt after {n} frames ({self.ended_early})"
         facts = self.facts
         step = float(1 / facts.average_rate) if facts.average_rate else 0.04
-        start = float(self.stream.start_time * self.stream.time_base) if self.stream.start_time else 0.0
         if facts.duration and facts.duration_exact and self.last_frame_time is not None:
-            end = start + facts.duration if until is None else min(start + facts.duration, until)
+            stated_end = self.first_time + facts.duration  # counted from the first frame, not from 0
+            end = stated_end if until is None else min(stated_end, until)
             missing = end - (self.last_frame_time + step)
             if missing > max(2 * step, 0.02 * facts.duration):
                 return (f"input ended early/corrupt after {n} frames "
@@ -341,16 +179,5 @@ class VideoSource:
         self.close()
 
 
-def describe_error(exc: BaseException) -> str:
-    """One line for an FFmpeg/PyAV error: FFmpeg's own wording where there is one."""
-    strerror = getattr(exc, "strerror", None)
-    if isinstance(exc, (av.error.FFmpegError, OSError)) and strerror:
-        return strerror
-    return first_line(exc)
 
-
-def _codec_name(stream) -> str:
-    cc = stream.codec_context
-    if cc is not None:
-        return cc.name
-    return getattr(stream, "name", None) or ""
+__all__ = ["MAX_DAMAGED_PACKETS", "VideoFacts", "VideoSource", "describe_error", "open_input"]

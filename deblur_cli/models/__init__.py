@@ -1,5 +1,18 @@
-"""Network architectures, one file each."""
+"""The network (:mod:`.stfan`), its weights files (:mod:`.weights`), the named weights entries
+(:mod:`.registry`), their per-user cache (:mod:`.cache`) and downloads (:mod:`.download`).
 
-from .stfan import STFAN, STFANState
+Importing this package imports nothing heavy: ``--help`` reads the registry without torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 __all__ = ["STFAN", "STFANState"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(import_module(".stfan", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

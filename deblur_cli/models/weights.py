@@ -30,8 +30,6 @@ META_KEY = "stfan_deblur"
 AUTHORS_STATE_KEY = "deblurnet_state_dict"
 # The repository's weights/ folder, installed as the package ``deblur_cli._weights``.
 SHIPPED_PACKAGE = "deblur_cli._weights"
-# The default weights entry; it exists only once trained weights meet the quality bar.
-DEFAULT_WEIGHTS_FILE = "stfan_synth_v1.safetensors"
 
 
 @dataclass(frozen=True)
@@ -74,17 +72,16 @@ def sha256_of(path: Path) -> str:
 
 
 def shipped_weights_dir() -> Path:
-    """The installed copy of weights/ (falls back to the source tree when run uninstalled)."""
+    """The installed copy of weights/ (a namespace package: no ``__init__.py``), else the source tree's."""
+    from importlib.util import find_spec
+
     try:
-        from importlib.resources import files
-
-        return Path(str(files(SHIPPED_PACKAGE)))
-    except (ModuleNotFoundError, TypeError):
-        return Path(__file__).resolve().parent.parent / "weights"
-
-
-def default_weights_path() -> Path:
-    return shipped_weights_dir() / DEFAULT_WEIGHTS_FILE
+        spec = find_spec(SHIPPED_PACKAGE)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
+    return Path(__file__).resolve().parents[2] / "weights"
 
 
 def _meta_from_dict(raw: Mapping[str, Any], sha: str, fallback_name: str) -> WeightsMeta:
@@ -123,13 +120,16 @@ def _load_pickle(path: Path, sha: str) -> LoadedWeights:
     """The authors' checkpoint (or a training checkpoint of ours), loaded without running code."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(
-            f"{path}: refused: the file would run code when loaded (unsafe pickle); "
-            "only plain tensor checkpoints are accepted"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise WeightsError(f"{path}: not a readable weights file ({first_line(exc)})") from None
+    except pickle.UnpicklingError as exc:
+        # The weights-only unpickler's reason is the line before its pointer to the documentation.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = next((line for line in lines if "GLOBAL" in line), lines[-2] if len(lines) > 1 else "")
+        if "GLOBAL" in reason:
+            raise WeightsError(f"{path}: refused: the file would run code when loaded ({reason}); "
+                               "only plain tensor checkpoints are accepted") from None
+        raise WeightsError(f"{path}: not a readable weights file (damaged pickle: {reason})") from None
+    except Exception as exc:  # torch.load meets garbage with KeyError, IndexError, RuntimeError, EOFError...
+        raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__}: {first_line(exc)})") from None
     if not isinstance(ckpt, dict):
         raise WeightsError(f"{path}: not a checkpoint dictionary")
     if AUTHORS_STATE_KEY in ckpt:
@@ -165,15 +165,29 @@ def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = "module."
 
 
 def load_weights(path: str | Path | None = None) -> LoadedWeights:
-    """Read a weights file (default: the shipped one) and its metadata, never executing code."""
-    if path is None:
-        path = default_weights_path()
-        if not path.is_file():
-            raise WeightsError(
-                "no trained default weights are installed yet: pass a weights file with --weights PATH "
-                "(this project's .safetensors or the authors' best-ckpt.pth.tar)"
-            )
-    path = Path(path)
+    """Read weights and their metadata, never executing code.
+
+    ``path``: a weights file, a registry entry name (``authors``, ``synth-v0``), or None for the
+    default (:data:`~deblur_cli.models.registry.DEFAULT_RULE`); an entry that is not on this
+    machine is fetched into the cache unless offline (see :mod:`~deblur_cli.models.registry`).
+    Loading experimental weights sends a one-line warning to the fetch settings' ``notice``.
+    """
+    from .registry import entry_for_sha, experimental_warning, fetch_settings, resolve
+
+    resolved = resolve(path)
+    loaded = load_file(resolved.path)
+    if resolved.expected_sha256 and loaded.meta.sha256 != resolved.expected_sha256:
+        raise WeightsError(f"{resolved.path} changed since it was verified (sha256 {loaded.meta.sha256[:12]}, "
+                           f"expected {resolved.expected_sha256[:12]}): run 'stfan-deblur weights fetch "
+                           f"{resolved.entry.name if resolved.entry else 'NAME'} --force'")
+    entry = resolved.entry or entry_for_sha(loaded.meta.sha256)
+    if entry is not None and entry.experimental:
+        fetch_settings().notice(experimental_warning(entry))
+    return loaded
+
+
+def load_file(path: Path) -> LoadedWeights:
+    """One weights file, either format, with ``module.`` prefixes stripped."""
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
     sha = sha256_of(path)

@@ -1,4 +1,4 @@
-"""decode -> engine -> encode for one file (:mod:`.video`), for many (:mod:`.batch`), and the ``run`` call (:mod:`.runner`).
+"""decode -> engine -> encode: one file (:mod:`.video`), many (:mod:`.batch`), the ``run`` call (:mod:`.runner`).
 
 Importing this package imports nothing heavy (the command line reads the choices below for ``--help``).
 """

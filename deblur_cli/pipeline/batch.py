@@ -1,9 +1,11 @@
 """Many files: a folder in, a folder out, spread over one or more devices.
 
 Each input keeps its path relative to the input folder under the output folder.
-Outputs that exist are skipped unless ``overwrite``; a file that fails is
-recorded and the rest go on. The caller gets one :class:`FileOutcome` per file.
-A single input runs through the same code, so both report alike.
+Hidden files and folders (names starting with ``.``: this tool's own
+temporaries, macOS ``._`` companions, ``.git``) are never inputs. Outputs that
+exist are skipped unless ``overwrite``; a file that fails is recorded and the
+rest go on. The caller gets one :class:`FileOutcome` per file. A single input
+runs through the same code, so both report alike.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
-from ..errors import BatchInterrupted, DeblurError, Interrupted, OutputError, first_line
+from ..errors import (
+    BatchInterrupted,
+    DeblurError,
+    Interrupted,
+    OutputError,
+    exit_code_of,
+    first_line,
+    stopped_by,
+)
 from ..inference.engine import Engine
 from .options import VideoOptions
 from .progress import NULL_REPORTER, Reporter
@@ -25,6 +35,7 @@ from .workers import Worker, wait_all
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mkv .mov .webm .avi .mts .m2ts .ts .mpg .mpeg .wmv .flv .3gp".split()
 )
+STATUSES = ("done", "skipped", "failed", "interrupted")
 MAX_NAMES_LISTED = 10  # finished files named in the one-line message after Ctrl-C
 POLL_S = 0.2  # how often the waiting main thread looks up (it wakes at once when a worker ends)
 
@@ -41,8 +52,8 @@ class Job(NamedTuple):
 class FileOutcome:
     input: Path
     output: Path
-    status: str  # "done", "skipped" or "failed"
-    frames: int = 0
+    status: str  # one of STATUSES
+    frames: int = 0  # frames written (for an interrupted file: before the stop; its output is removed)
     seconds: float = 0.0
     fps: float = 0.0
     device: str = ""
@@ -57,6 +68,11 @@ def is_video_name(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_EXTENSIONS
 
 
+def is_hidden(relative: Path) -> bool:
+    """Whether a path (relative to a folder being searched) is or lies in a hidden file or folder."""
+    return any(part.startswith(".") for part in relative.parts)
+
+
 def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = None) -> list[Job]:
     """Every video below ``input_dir`` (recursively, by extension) as a :class:`Job`.
 
@@ -68,11 +84,11 @@ def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = Non
         raise OutputError("the output folder must differ from the input folder (inputs are never overwritten)")
     jobs = []
     for path in sorted(input_dir.rglob("*")):
-        if not path.is_file() or not is_video_name(path):
+        relative = path.relative_to(input_dir)
+        if not path.is_file() or not is_video_name(path) or is_hidden(relative):
             continue
         if output_dir in path.resolve().parents:
             continue  # our own outputs when the output folder lies inside the input folder
-        relative = path.relative_to(input_dir)
         frames = None if frames_out is None else frames_out / relative.with_suffix("")
         jobs.append(Job(path, output_dir / relative, frames))
     return jobs
@@ -81,14 +97,15 @@ def plan_folder(input_dir: Path, output_dir: Path, frames_out: Path | None = Non
 EngineFactory = Callable[[Any], Engine]  # device -> engine
 
 
-def _interrupted_message(outcomes: list[FileOutcome], planned: int) -> str:
-    finished = [o.input.name for o in outcomes if o.status == "done"]
+def _interrupted_message(outcomes: list[FileOutcome], planned: int, stop: BaseException | None) -> str:
+    how = stopped_by(stop)
     if planned == 1:
-        return "interrupted; partial output removed"
+        return f"{how}; partial output removed"
+    finished = [o.input.name for o in outcomes if o.status == "done"]
     names = ", ".join(finished[:MAX_NAMES_LISTED]) + (f" and {len(finished) - MAX_NAMES_LISTED} more"
                                                       if len(finished) > MAX_NAMES_LISTED else "")
     which = f" ({names})" if finished else ""
-    return f"interrupted: {len(finished)} of {planned} file(s) finished{which}; partial outputs removed"
+    return f"{how}: {len(finished)} of {planned} file(s) finished{which}; partial outputs removed"
 
 
 def run_files(
@@ -105,9 +122,11 @@ def run_files(
     ``options`` go to :func:`~deblur_cli.pipeline.video.deblur_video` for every
     file. An output that exists is skipped when ``skip_existing`` (and not
     ``options.overwrite``); otherwise deblur_video refuses it, as a failure.
-    Ctrl-C stops all workers (each removes its partial output) and raises
-    :class:`BatchInterrupted`, which names the files that finished and carries
-    the outcomes so far.
+    Ctrl-C (or a SIGTERM/SIGHUP turned into one) stops all workers (each
+    removes its partial output; the file each was on is recorded as
+    ``interrupted`` with the frames it had done) and raises
+    :class:`BatchInterrupted`, which names the files that finished, carries
+    the outcomes so far and the exit status for the signal.
     """
     options = options or VideoOptions()
     jobs = [Job(*job) for job in jobs]
@@ -126,20 +145,24 @@ def run_files(
                 return
             if skip_existing and dst.exists() and not options.overwrite:
                 outcomes[index] = FileOutcome(src, dst, "skipped", error="output exists (use --overwrite)")
+                reporter.skipped(src.name)
                 continue
             fail = partial(FileOutcome, src, dst, "failed", device=str(device))
             try:
                 if engine is None:
                     engine = make_engine(device)
+                    if cancel.is_set():
+                        return  # stopped while the engine was being built: this file was never started
                 with reporter.file(src.name) as bar:
                     result = deblur_video(src, dst, engine, options, frames_out=frames_out, cancel=cancel,
                                           on_start=bar.on_start, on_frame=bar.on_frame)
                 outcomes[index] = FileOutcome(src, dst, "done", result.frames, result.seconds, result.fps,
                                               str(device), warnings=list(result.warnings), cuts=list(result.cuts),
                                               frames_out=result.frames_out)
-            except Interrupted as exc:  # run_files cancels only on Ctrl-C
+            except Interrupted as exc:  # run_files cancels only on Ctrl-C or a handled signal
                 cancel.set()
-                outcomes[index] = fail(error="interrupted; partial output removed", exception=exc)
+                outcomes[index] = FileOutcome(src, dst, "interrupted", exc.frames or 0, device=str(device),
+                                              error="interrupted; partial output removed", exception=exc)
                 return
             except DeblurError as exc:
                 outcomes[index] = fail(error=str(exc), exception=exc)
@@ -147,21 +170,25 @@ def run_files(
                 outcomes[index] = fail(error=f"internal error: {type(exc).__name__}: {first_line(exc)}")
 
     workers = [Worker(worker, f"deblur-{d}", (d,)) for d in devices]
+    stop: KeyboardInterrupt | None = None
     try:
         for each in workers:
             each.start()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        stop = exc
         cancel.set()
     # Each worker removes its partial output when cancelled: wait for that, through any Ctrl-C.
-    wait_all(workers, POLL_S, on_interrupt=cancel.set)
+    late = wait_all(workers, POLL_S, on_interrupt=cancel.set)
+    stop = stop or late
     finished = [o for o in outcomes if o is not None]
     if cancel.is_set():
-        raise BatchInterrupted(_interrupted_message(finished, len(jobs)), finished)
+        raise BatchInterrupted(_interrupted_message(finished, len(jobs), stop), finished,
+                               exit_code=exit_code_of(stop))
     return finished
 
 
 def summary_counts(outcomes: list[FileOutcome]) -> dict[str, int]:
-    counts = {"done": 0, "skipped": 0, "failed": 0}
+    counts = dict.fromkeys(STATUSES, 0)
     for outcome in outcomes:
         counts[outcome.status] += 1
     return counts

@@ -12,21 +12,27 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError, OutputError
+from ..io.atomic import check_name
 from ..io.images import is_frame_name
-from .batch import Job, is_video_name, plan_folder
+from .batch import Job, is_hidden, is_video_name, plan_folder
 
 VIDEO, SEQUENCE, FOLDER = "video", "sequence", "folder"
 
 
 def input_kind(path: Path) -> str:
     """``"video"`` (a file), ``"sequence"`` (a folder of frames) or ``"folder"`` (a folder of videos)."""
-    if not path.exists():
+    try:
+        found = path.exists()
+    except OSError as exc:  # a name too long for the file system, a loop of links...
+        raise InputError(f"input not found: {path} ({exc.strerror or exc})") from None
+    if not found:
         raise InputError(f"input not found: {path}")
     if not path.is_dir():
         return VIDEO
     try:
         has_frames = any(is_frame_name(p) and p.is_file() for p in path.iterdir())
-        has_videos = has_frames and any(is_video_name(p) and p.is_file() for p in path.rglob("*"))
+        has_videos = has_frames and any(is_video_name(p) and p.is_file() and not is_hidden(p.relative_to(path))
+                                        for p in path.rglob("*"))
     except OSError as exc:
         raise InputError(f"cannot read the folder {path}: {exc.strerror or exc}") from None
     return SEQUENCE if has_frames and not has_videos else FOLDER
@@ -40,6 +46,7 @@ def plan_jobs(input_path: Path, output_path: Path, frames_out: Path | None = Non
     frame folder. A folder's OUTPUT is a folder that mirrors it.
     """
     kind = input_kind(input_path)
+    check_name(output_path)
     if kind == VIDEO:
         if output_path.is_dir():
             output_path = output_path / input_path.name

@@ -26,6 +26,8 @@ class Reporter(Protocol):
 
     def file(self, name: str) -> AbstractContextManager[FileProgress]: ...
 
+    def skipped(self, name: str) -> None: ...  # a file of the run that needs no work (its output exists)
+
 
 class _Silent:
     def on_start(self, total: int | None) -> None:
@@ -45,6 +47,9 @@ class NullReporter:
     @contextmanager
     def file(self, name: str) -> Iterator[FileProgress]:
         yield _Silent()
+
+    def skipped(self, name: str) -> None:
+        pass
 
 
 NULL_REPORTER = NullReporter()

@@ -1,13 +1,17 @@
 """``--json PATH``: what a run did, per file and in total, for scripts and CI.
 
 Written atomically (a reader never sees half a report) after every run: one
-that finished, one that failed, and one cut short by Ctrl-C (``interrupted``).
-Files a cut-short run never reached are not listed; ``totals.planned`` counts them.
+that finished, one that failed, and one cut short by Ctrl-C or a signal
+(``totals.interrupted``; the file being worked on then has the status
+``interrupted`` and the frames it had done). Files a cut-short run never
+reached are not listed; ``totals.planned`` counts them. The path ``-`` writes
+the report to standard output instead.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,10 @@ def build_report(outcomes: list[FileOutcome], *, planned: int, interrupted: bool
     totals = {
         "planned": planned,
         "files": len(outcomes),
-        **counts,
+        "done": counts["done"],
+        "skipped": counts["skipped"],
+        "failed": counts["failed"],
+        "interrupted_files": counts["interrupted"],
         "frames": sum(o.frames for o in outcomes),
         "seconds": round(sum(o.seconds for o in outcomes), 3),
         "scene_cuts": sum(len(o.cuts) for o in outcomes),
@@ -51,6 +58,14 @@ def build_report(outcomes: list[FileOutcome], *, planned: int, interrupted: bool
             "files": [outcome_record(o) for o in outcomes], "totals": totals}
 
 
+STDOUT = "-"
+
+
 def write_report(path: str | Path, outcomes: list[FileOutcome], *, planned: int, interrupted: bool = False) -> None:
-    """Write the report to ``path`` all-or-nothing (OutputError if it cannot be written)."""
-    write_atomic(path, json.dumps(build_report(outcomes, planned=planned, interrupted=interrupted), indent=2) + "\n")
+    """Write the report to ``path`` all-or-nothing (OutputError if it cannot be written); ``-``: to stdout."""
+    text = json.dumps(build_report(outcomes, planned=planned, interrupted=interrupted), indent=2) + "\n"
+    if str(path) == STDOUT:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        write_atomic(path, text)

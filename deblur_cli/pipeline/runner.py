@@ -1,8 +1,10 @@
 """Everything ``stfan-deblur run`` does, as one library call the CLI (or a script) makes.
 
 Plan the jobs from INPUT/OUTPUT (:mod:`.inputs`), check the weights and
-devices before any file is touched, run the jobs (:func:`.batch.run_files`,
-one engine per device), and write the ``--json`` report whatever the outcome.
+devices before any file is touched, clear what a killed earlier run left in
+the output folder (its stale temporaries), run the jobs
+(:func:`.batch.run_files`, one engine per device), and write the ``--json``
+report whatever the outcome.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BatchInterrupted, DeblurError
+from ..io.atomic import remove_stale_temporaries
 from .batch import FileOutcome, run_files
 from .inputs import FOLDER, plan_jobs
 from .options import EngineOptions, VideoOptions, split_settings, with_settings
@@ -22,6 +25,7 @@ from .progress import NULL_REPORTER, Reporter
 class RunSummary:
     kind: str  # "video", "sequence" or "folder" (see inputs.input_kind)
     outcomes: list[FileOutcome]
+    root: Path | None = None  # the input folder (for showing paths relative to it), for a folder run
 
     @property
     def failed(self) -> bool:
@@ -47,8 +51,9 @@ def deblur_path(
     start, duration, compare, scene_cuts, fps, overwrite), applied on top of
     the two records. A single input that fails raises its error (after the
     report is written); a folder records failures in the outcomes and goes on.
-    Ctrl-C raises :class:`~deblur_cli.errors.BatchInterrupted` with the
-    outcomes so far.
+    Ctrl-C (or SIGTERM/SIGHUP under :func:`deblur_cli.cli.signals.stop_on_signals`)
+    raises :class:`~deblur_cli.errors.BatchInterrupted` with the outcomes so
+    far. ``json_path`` ``"-"`` writes the report to standard output.
     """
     from ..inference import build
     from ..inference.devices import resolve_devices
@@ -74,6 +79,8 @@ def deblur_path(
 
             write_report(json_path, outcomes, planned=len(jobs), interrupted=interrupted)
 
+    if kind == FOLDER:
+        remove_stale_temporaries(output_path, recursive=True)
     try:
         with reporter.session(len(jobs)):
             outcomes = run_files(jobs, make_engine, devices, video_options, skip_existing=kind == FOLDER,
@@ -84,4 +91,4 @@ def deblur_path(
     report(outcomes)
     if kind != FOLDER and outcomes[0].status == "failed":
         raise outcomes[0].exception or DeblurError(outcomes[0].error)
-    return RunSummary(kind, outcomes)
+    return RunSummary(kind, outcomes, input_path if kind == FOLDER else None)

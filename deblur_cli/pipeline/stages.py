@@ -2,8 +2,9 @@
 
 Reading, restoring and writing overlap, and at most a few frames exist at any
 time whatever the video's length. The calling thread only supervises: it
-reports progress, watches ``cancel`` and Ctrl-C, and re-raises the first error
-of any worker after all of them have stopped.
+reports progress, watches ``cancel`` and Ctrl-C (or a SIGTERM/SIGHUP turned into
+one, see :mod:`deblur_cli.cli.signals`), and re-raises the first error of any
+worker after all of them have stopped.
 
 What runs where: the read thread also scores scene cuts (cheap, and off the
 restoring thread); the restore thread resets the engine's recurrence at a cut
@@ -24,9 +25,9 @@ from typing import Callable, Iterable, Iterator
 import av
 import numpy as np
 
-from ..errors import Interrupted, OutputError
+from ..errors import Interrupted, OutputError, exit_code_of, stopped_by
 from ..inference.engine import Engine
-from ..io.source import describe_error
+from ..io.probe import describe_error
 from .scenecut import SceneCutDetector
 from .workers import Worker, wait_all
 
@@ -154,6 +155,17 @@ class Stages:
 
     # -- supervision (calling thread) --
     def run(self, on_frame: Callable[[int], None] | None, cancel: threading.Event | None) -> StageResult:
+        """Run to the end; Interrupted (with the frames written so far) after ``cancel`` or Ctrl-C/a handled signal."""
+        try:
+            return self._supervise(on_frame, cancel)
+        except KeyboardInterrupt as exc:  # the workers have stopped (see below): say how far the run got
+            raise Interrupted(f"{stopped_by(exc)}; partial output removed", exit_code=exit_code_of(exc),
+                              frames=self.result.frames) from None
+        except Interrupted as exc:
+            exc.frames = self.result.frames
+            raise
+
+    def _supervise(self, on_frame: Callable[[int], None] | None, cancel: threading.Event | None) -> StageResult:
         try:
             for worker in self.workers:  # inside the try: a Ctrl-C while starting them still stops those started
                 worker.start()
@@ -182,5 +194,6 @@ class Stages:
         finally:
             self.stop.set()
             # Wait for every worker, even through another Ctrl-C: the outputs must not be closed under them.
-            if wait_all(self.workers, POLL_S):
-                raise KeyboardInterrupt
+            late = wait_all(self.workers, POLL_S)
+            if late is not None:
+                raise late

@@ -21,20 +21,19 @@ from typing import Any, Callable, Iterable, Iterator
 
 import av
 
-from ..errors import InputError, Interrupted
+from ..errors import InputError, Interrupted, exit_code_of, stopped_by
 from ..inference.engine import Engine
-from ..io.atomic import atomic_output, check_output
 from ..io.colour import frame_to_rgb
-from ..io.images import FrameWriter
-from ..io.passthrough import Passthrough, Window, plan_copy
-from ..io.sequence import DEFAULT_FPS, FrameSequence, is_sequence_output
-from ..io.sink import VideoSink, plan_encoder
-from ..io.source import VideoFacts, VideoSource, describe_error
+from ..io.passthrough import Window
+from ..io.probe import VideoFacts, describe_error
+from ..io.sequence import DEFAULT_FPS, FrameSequence
+from ..io.source import VideoSource
 from ..io.timespan import EPSILON, Span
-from .compare import compose
+from .compare import LABELS, compose
 from .options import VideoOptions, with_settings
+from .outputs import RunSpec, open_outputs
 from .scenecut import SceneCutDetector
-from .stages import QUEUE_SIZE, Outputs, Stages, TimedFrame
+from .stages import QUEUE_SIZE, Stages, TimedFrame
 
 
 @dataclass
@@ -126,77 +125,27 @@ def deblur_video(
     ``overwrite``. ``frames_out``: a folder that also receives each restored
     frame as a PNG (the restored frame alone, never the composite).
 
-    Keeps frame count, size, timestamps, colour tags, rotation and bit depth, and
-    copies audio (and subtitles/data where the container allows) untouched.
-    Raises InputError / OutputError / OptionError for bad files or settings,
-    Interrupted after Ctrl-C or ``cancel``; in every failure case no output (and
-    no temporary file) remains.
+    Keeps frame count, size, timestamps, colour tags, rotation, pixel aspect
+    ratio and bit depth, copies audio untouched and in sync (and subtitles, data,
+    chapters, cover art and the timecode where the container allows; a warning
+    in ``VideoResult.warnings`` names what it does not). Raises InputError /
+    OutputError / OptionError for bad files or settings, Interrupted (with the
+    frames done) after Ctrl-C, a SIGTERM/SIGHUP under
+    :func:`deblur_cli.cli.signals.stop_on_signals`, or ``cancel``; in every failure
+    case no output (and no temporary file) remains.
     """
     options = with_settings(options, VideoOptions, settings)
-    run = _Run(Path(input_path), Path(output_path), engine, options, None if frames_out is None else Path(frames_out))
+    frames_folder = None if frames_out is None else Path(frames_out)
+    run = RunSpec(Path(input_path), Path(output_path), engine, options, frames_folder)
     started = time.perf_counter()
     try:
         return _deblur(run, on_start, on_frame, cancel, started)
-    except KeyboardInterrupt:
-        raise Interrupted("interrupted; partial output removed") from None
+    except KeyboardInterrupt as exc:  # before or after the frames (which Stages reports itself)
+        raise Interrupted(f"{stopped_by(exc)}; partial output removed", exit_code=exit_code_of(exc),
+                          frames=0) from None
 
 
-@dataclass(frozen=True)
-class _Run:
-    """One call's inputs, handed down whole."""
-
-    input: Path
-    output: Path
-    engine: Engine
-    options: VideoOptions
-    frames_out: Path | None
-
-
-def _open_outputs(stack: ExitStack, source: VideoSource | FrameSequence, run: _Run, shown_facts: VideoFacts,
-                  window: Window | None, warnings: list[str]) -> tuple[Outputs, str, Passthrough | None]:
-    """The outputs of one run, entered on ``stack`` (which removes them again if the run fails).
-
-    Everything that can refuse an output (exists, bad extension or codec, audio
-    the container cannot hold) is decided before anything is written.
-    Returns the outputs, the RGB format the frames must come in, and the
-    stream copy (whose warning is known only at the end).
-    """
-    input_path, output_path, frames_out, overwrite = run.input, run.output, run.frames_out, run.options.overwrite
-    sequence = isinstance(source, FrameSequence)
-    to_folder = sequence and is_sequence_output(output_path)
-    passthrough = plan = None
-    if not to_folder:
-        check_output(input_path, output_path, overwrite)
-        plan = plan_encoder(output_path, shown_facts, **run.options.encode)
-        copy = plan_copy(input_path, shown_facts.other_streams, plan.muxer, output_path.suffix.lower())
-        warnings += plan.warnings + copy.warnings
-        if not copy.empty:
-            passthrough = Passthrough(input_path, copy, window)
-            stack.callback(passthrough.close)
-
-    def frame_writer(folder: Path) -> FrameWriter:
-        input_folder = input_path if sequence else None  # FrameWriter refuses to write into the input
-        return stack.enter_context(FrameWriter(folder, overwrite=overwrite, input_folder=input_folder))
-
-    main_writer = frame_writer(output_path) if to_folder else None
-    restored_writer = frame_writer(frames_out) if frames_out else None
-    if to_folder:
-        write_main, finish_main = (lambda shown, pts, time_base: main_writer.write(shown)), (lambda: None)
-        rgb_format = "rgb48le" if shown_facts.bit_depth > 8 else "rgb24"
-    else:
-        sink = VideoSink(stack.enter_context(atomic_output(output_path)), plan, shown_facts, passthrough)
-        stack.push(lambda kind, exc, tb: sink.close() if kind is not None else None)
-        write_main, finish_main, rgb_format = sink.write, sink.finish, sink.rgb_format
-
-    def write(restored, shown, pts, time_base) -> None:
-        write_main(shown, pts, time_base)
-        if restored_writer is not None:
-            restored_writer.write(restored)
-
-    return Outputs(write, finish_main, output_path), rgb_format, passthrough
-
-
-def _deblur(run: _Run, on_start, on_frame, cancel, started: float) -> VideoResult:
+def _deblur(run: RunSpec, on_start, on_frame, cancel, started: float) -> VideoResult:
     options = run.options
     span = options.span
     with open_source(run.input, options.fps) as source:
@@ -209,8 +158,10 @@ def _deblur(run: _Run, on_start, on_frame, cancel, started: float) -> VideoResul
             window = Window(start=float(shift) if span.start > 0 else None, end=end, shift=shift)
         shown_facts = replace(facts, width=facts.width * 2) if options.compare == "side" else facts
         warnings: list[str] = []
+        video_start = 0.0 if span.start > 0 else source.first_time  # where the first frame lands in the output
         with ExitStack() as stack:
-            outputs, rgb_format, passthrough = _open_outputs(stack, source, run, shown_facts, window, warnings)
+            outputs, rgb_format, passthrough = open_outputs(stack, source, run, shown_facts, window, video_start,
+                                                            warnings)
             if isinstance(source, FrameSequence):
                 frames = _part(source.arrays(), end, shift)
             else:
@@ -219,7 +170,7 @@ def _deblur(run: _Run, on_start, on_frame, cancel, started: float) -> VideoResul
             if on_start is not None:
                 on_start(_expected_frames(facts, span))
             stages = Stages(frames, run.engine, outputs, detector=SceneCutDetector() if options.scene_cuts else None,
-                            compose=partial(compose, mode=options.compare) if options.compare else None)
+                            compose=partial(compose, mode=options.compare, labels=LABELS) if options.compare else None)
             result = stages.run(on_frame, cancel)
         notes = (source.damage_warning(), source.truncation_warning(until=end),
                  passthrough.warning if passthrough else None)

@@ -1,4 +1,4 @@
-"""Worker threads that the main thread can wait for, Ctrl-C or not.
+"""Worker threads that the main thread can wait for, Ctrl-C (or a handled SIGTERM/SIGHUP) or not.
 
 Why not ``Thread.join``: on CPython 3.11, a KeyboardInterrupt that arrives
 while the main thread waits in ``join()`` can leave a still-running thread
@@ -36,20 +36,22 @@ class Worker:
         return self.thread.ident is not None and not self.done.is_set()
 
 
-def wait_all(workers: Iterable[Worker], poll: float, on_interrupt: Callable[[], None] | None = None) -> bool:
-    """Wait until every started worker is done, through any number of Ctrl-C.
+def wait_all(workers: Iterable[Worker], poll: float,
+             on_interrupt: Callable[[], None] | None = None) -> KeyboardInterrupt | None:
+    """Wait until every started worker is done, through any number of Ctrl-C (or handled signals).
 
-    ``on_interrupt`` runs at each Ctrl-C (e.g. to tell the workers to stop).
-    Returns whether there was a Ctrl-C, for the caller to re-raise it once
-    the workers are gone.
+    ``on_interrupt`` runs at each interruption (e.g. to tell the workers to
+    stop). Returns the first interruption (a KeyboardInterrupt, or the
+    :class:`~deblur_cli.errors.Stop` of a signal), for the caller to re-raise
+    once the workers are gone; None if there was none.
     """
-    interrupted = False
+    first: KeyboardInterrupt | None = None
     for worker in workers:
         while worker.running:
             try:
                 worker.done.wait(poll)
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as exc:
+                first = first or exc
                 if on_interrupt is not None:
                     on_interrupt()
-    return interrupted
+    return first

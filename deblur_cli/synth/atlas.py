@@ -113,7 +113,7 @@ class PhotoAtlas:
             self.placements[i][level] = Placement(x + GUTTER, y + GUTTER, w - 2 * GUTTER, h - 2 * GUTTER)
         for i, image in enumerate(images):
             linear = srgb_to_linear(image.to(self.device, torch.float32)[None] / 255.0)
-            for level, factor in enumerate(LEVELS):
+            for level in range(len(LEVELS)):
                 place = self.placements[i][level]
                 scaled = linear if level == 0 else F.interpolate(
                     linear, size=(place.height, place.width), mode="bilinear", antialias=True, align_corners=False)

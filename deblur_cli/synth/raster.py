@@ -90,7 +90,8 @@ def _affine_rows(pose: torch.Tensor) -> tuple[torch.Tensor, ...]:
 
 
 def _composite_sprite(atlas: PhotoAtlas, frames: torch.Tensor, packed: _Packed, clips: torch.Tensor,
-                      row_times: torch.Tensor, slot: int, ux: torch.Tensor, uy: torch.Tensor, mode: str) -> torch.Tensor:
+                      row_times: torch.Tensor, slot: int, ux: torch.Tensor, uy: torch.Tensor,
+                      mode: str) -> torch.Tensor:
     """Draw sprite ``slot`` of each frame's clip over ``frames`` (M, 3, H, W) at ``row_times`` (M, H)."""
     path = packed.sprite_path[clips, slot]
     sv = packed.sprite_view[clips, slot]
@@ -153,7 +154,8 @@ def _chunks(groups: list[tuple[int, int, list[float]]], per_chunk: int):
         yield run
 
 
-def render_linear(plans: Sequence[ClipPlan], atlas: PhotoAtlas, out_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def render_linear(plans: Sequence[ClipPlan], atlas: PhotoAtlas,
+                  out_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """(blurry, sharp) linear-light frames (B, T, 3, H, W) in [0, 1] for a batch of plans."""
     packed = _pack(plans, atlas)
     h, w = out_hw

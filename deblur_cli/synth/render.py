@@ -35,7 +35,8 @@ class SyntheticSequence:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def render_clips(plans: Sequence[ClipPlan], atlas: PhotoAtlas, out_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def render_clips(plans: Sequence[ClipPlan], atlas: PhotoAtlas,
+                 out_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """(blurry, sharp), each (B, T, 3, H, W) sRGB on 8-bit levels, on the atlas's device."""
     blurry, sharp = render_linear(plans, atlas, out_hw)
     for c, plan in enumerate(plans):

@@ -51,6 +51,15 @@ def resolve_amp(mode: str, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
+def device_name(device: torch.device) -> str:
+    """The card's name for where training ran: the GPU's name, or the CPU model."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    from ..inference.devices import cpu_model
+
+    return cpu_model()
+
+
 def prepare_for_training(model: STFAN, device: torch.device, fac: str = "auto", compile_mode: str = "off",
                          channels_last: bool | None = None) -> Callable:
     """Set ``model``'s FAC (Triton forward and backward on CUDA with "auto") and layout; return the forward to call.

@@ -59,6 +59,7 @@ def judge(new: Mapping[str, Mapping[str, float]], previous: Mapping[str, Mapping
     bar_gain = nb["gain_db"] >= DEFAULT_MIN_GAIN_DB
     bar_sharp = ns["gain_db"] >= -MAX_SHARP_LOSS_DB
     default = ships and bar_gain and bar_sharp
-    reasons.append(f"{BLURRY} gain over its input {nb['gain_db']:+.2f} dB (default needs >= +{DEFAULT_MIN_GAIN_DB:.1f})")
+    reasons.append(f"{BLURRY} gain over its input {nb['gain_db']:+.2f} dB "
+                   f"(default needs >= +{DEFAULT_MIN_GAIN_DB:.1f})")
     reasons.append(f"{SHARP} change against its input {ns['gain_db']:+.2f} dB (default needs >= -{MAX_SHARP_LOSS_DB})")
     return Verdict(ships, default, reasons, figures)

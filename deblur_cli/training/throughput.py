@@ -44,7 +44,7 @@ def peak_memory_mib(device: torch.device) -> float:
 
 @dataclass
 class Throughput:
-    """Figures over an interval: ``frames`` trained (batch x steps) in ``seconds``, ``wait`` of them waiting for data."""
+    """Figures over an interval: ``frames`` trained (batch x steps) in ``seconds``, ``wait`` of them spent on data."""
 
     frames: int
     seconds: float

@@ -36,6 +36,7 @@ from .data import ClipStream, load_training_data
 from .losses import DeblurLoss, LossWeights
 from .schedule import lr_at, warmup_steps
 from .setup import (
+    device_name,
     prepare_for_training,
     resolve_amp,
     start_as_identity,
@@ -190,7 +191,8 @@ class Trainer:
                     self.save_checkpoint()
         except KeyboardInterrupt:
             self.save_checkpoint()
-            raise Interrupted(f"training stopped at step {self.step}; checkpoint saved, continue with --resume") from None
+            raise Interrupted(f"training stopped at step {self.step}; checkpoint saved, "
+                              "continue with --resume") from None
         finally:
             stream.close()
         self.throughput["peak_memory_mib"] = peak_memory_mib(self.device)
@@ -207,7 +209,8 @@ class Trainer:
             return {}
         engine = RecurrentEngine(self.model, channel_order=self.channel_order, device=self.device)
         try:
-            results = {profile: evaluate_clips(engine, clips).overall() for profile, clips in self.data.val_sets.items()}
+            results = {profile: evaluate_clips(engine, clips).overall()
+                       for profile, clips in self.data.val_sets.items()}
         finally:
             self.model.train()
         self.validation = results
@@ -216,13 +219,6 @@ class Trainer:
             f"{p} {r['psnr']:.2f} dB (input {r['input_psnr']:.2f}, {r['gain_db']:+.2f}) SSIM {r['ssim']:.4f}"
             for p, r in results.items()))
         return results
-
-    def _device_name(self) -> str:
-        if self.device.type == "cuda":
-            return torch.cuda.get_device_name(self.device)
-        from ..inference.devices import cpu_model
-
-        return cpu_model()
 
     def save_checkpoint(self) -> Path:
         path = self.run_dir / CHECKPOINT
@@ -264,7 +260,8 @@ class Trainer:
                           "weight_decay": cfg.weight_decay, "grad_clip": cfg.grad_clip},
             "recurrence": "one step per frame, state detached between frames",
             "seq_len": cfg.seq_len, "crop": list(cfg.size), "batch": cfg.batch, "seed": cfg.seed,
-            "photo_max_side": cfg.max_side, "train_seconds": round(self._seconds(), 1), "device": self._device_name(),
+            "photo_max_side": cfg.max_side, "train_seconds": round(self._seconds(), 1),
+            "device": device_name(self.device),
             "amp": str(self.amp_dtype) if self.amp_dtype else "fp32", "fac": cfg.fac, "compile": cfg.compile,
             "channels_last": uses_channels_last(self.model),
             "render": f"{cfg.workers} CPU workers" if cfg.workers else "on the training device",
@@ -275,7 +272,7 @@ class Trainer:
                 "validation": {"profiles": list(self.data.val_sets), "clips": cfg.val_clips, "frames": cfg.val_len,
                                "size": list(cfg.val_size), "seed": VALIDATION_SEED}}
         session = {"name": name, "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-                   "device": self._device_name(), "seconds": round(self._seconds(), 1), "steps": self.step,
+                   "device": device_name(self.device), "seconds": round(self._seconds(), 1), "steps": self.step,
                    "init": self.init_source, "recipe": {k: v for k, v in recipe.items() if k != "synthesis"},
                    "data": {k: v for k, v in data.items() if k != "validation"}, "validation": self.validation,
                    "throughput": {k: round(v, 3) for k, v in self.throughput.items()}, **(extra or {})}
