@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything this project needs a GPU for, in two prepared calls on a lent machine.
 #
-#   benchmarks/gpu_session.sh train   # train the shipped weights (time-bounded), score them, test the kernels
+#   benchmarks/gpu_session.sh train   # continue the newest weights for a time, score and judge them (gpu_train.sh)
 #   benchmarks/gpu_session.sh bench   # ceilings, model only (reference/fast/graphs/compile, 540p-2160p), profile,
 #                                     # file to file at 720p, GPU tests; RESULTS.md-ready tables in $OUT/results.md
 #
@@ -26,25 +26,8 @@ cli() { python3 -m deblur_cli "$@"; }
 step() { echo "== $(date +%T) $*"; }
 
 if [ "$phase" = train ]; then
-  { nvidia-smi -L; python3 -c "import torch, triton, av; print('torch', torch.__version__, 'triton', triton.__version__, 'av', av.__version__)"; } 2>&1 | tee "$OUT/env.txt"
-  step "train for ${TRAIN_SECONDS:-400} s"
-  timeout $(( ${TRAIN_SECONDS:-400} + 90 )) python3 -m deblur_cli train --images "$IMAGES" --run-dir /tmp/run \
-    --steps 1000000 --time-limit "${TRAIN_SECONDS:-400}" --size "${TRAIN_SIZE:-128x128}" --batch "${TRAIN_BATCH:-16}" \
-    --seq-len 4 --lr "${TRAIN_LR:-4e-4}" --workers "${WORKERS:-14}" --val-every 1500 --val-clips "${VAL_CLIPS:-8}" --device "$DEVICE" --export "$WEIGHTS" \
-    2>&1 | tee "$OUT/train.log"
-  cp /tmp/run/log.jsonl "$OUT/train_log.jsonl" 2>/dev/null
-  step "eval"
-  if [ -f "$WEIGHTS" ]; then
-    timeout 90 python3 -m deblur_cli eval --synthetic both --images "$IMAGES" --weights "$WEIGHTS" --device "$DEVICE" \
-      --clips "${VAL_CLIPS:-8}" --json "$OUT/eval.json" 2>&1 | tee "$OUT/eval.txt"
-  fi
-  if [ "$DEVICE" = cuda ]; then
-    step "Triton kernels against the reference, on the GPU"
-    timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_fac_triton.py 2>&1 | tail -15 | tee "$OUT/triton_tests.txt"
-    step "quick model benchmark"
-    timeout 60 python3 benchmarks/bench_model.py --sizes 1280x720 --dtypes fp16 --paths reference,fast --frames 30 \
-      2>&1 | tee "$OUT/bench_quick.txt"
-  fi
+  # The prepared call that advances the weights (bench, train on the clock, score, judge): see gpu_train.sh.
+  OUT=$OUT bash benchmarks/gpu_train.sh
 elif [ "$phase" = bench ]; then
   # One call, about 7 minutes (step timeouts sum to 570 s), at most 7 files under $OUT (the run tool returns 8):
   # env.txt ceilings.txt bench_model.txt profile.txt bench_file.txt tests.txt and results.md, the tables

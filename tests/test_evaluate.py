@@ -107,6 +107,19 @@ def test_bad_dataset_folders_raise_input_errors(dvd_folder, tmp_path):
         find_sequences(tmp_path / "broken")
 
 
+def test_psnr_averages_count_each_frame_at_most_60_db():
+    """A nearly lossless input (one 8-bit level off in one pixel: ~78 dB) must not swamp a mean."""
+    from deblur_cli.evaluation.metrics import PSNR_CEILING
+
+    sharp = torch.rand(2, 3, 16, 20).mul(255).round().div(255)
+    blurry = sharp.clone()
+    blurry[1, 0, 0, 0] += 1 / 255
+    assert float(psnr(blurry[1], sharp[1])) > 75
+    report = evaluate_clips(identity_engine(), [("lossless", blurry, sharp)])
+    assert report.sequences[0].input_psnr == PSNR_CEILING == 60.0
+    assert report.overall()["psnr"] == pytest.approx(60.0) and report.overall()["gain_db"] == pytest.approx(0.0)
+
+
 def test_synthetic_clips_are_fixed_and_scored():
     photos = [textured(2), textured(3)]
     clips = synthetic_clips(photos, "shake", count=2, seq_len=2, size=(24, 32))

@@ -16,22 +16,24 @@ from deblur_cli.synth import (
     split_images,
     write_sequences,
 )
+from deblur_cli.synth.atlas import GUTTER, LEVELS, PhotoAtlas
 from deblur_cli.synth.camera import (
     MotionRange,
     Trajectory,
     corner_points,
     path_length,
+    poses_at_packed,
     sample_trajectory,
 )
-from deblur_cli.synth.dataset import load_image
-from deblur_cli.synth.profiles import SHAKE, SHARP, BlurProfile
-from deblur_cli.synth.render import (
+from deblur_cli.synth.dataset import clip_seed, load_image
+from deblur_cli.synth.plan import ClipPlan, View, plan_clip
+from deblur_cli.synth.profiles import SHAKE, SHARP, TRAIN, BlurProfile
+from deblur_cli.synth.raster import render_linear
+from deblur_cli.synth.sensor import (
     add_sensor_noise,
-    expose,
     jpeg_like,
     linear_to_srgb,
     srgb_to_linear,
-    warp,
 )
 
 QUIET = dict(noise_prob=0.0, jpeg_prob=0.0, object_prob=0.0)
@@ -81,29 +83,81 @@ def test_srgb_round_trip_and_known_values():
     assert float(srgb_to_linear(torch.tensor(0.5))) == pytest.approx(0.21404, abs=1e-4)
 
 
-def test_identity_and_integer_shift_warps_are_exact():
-    src = torch.rand(3, 20, 30)
-    eye = torch.eye(2, dtype=torch.float64)[None]
-    same = warp(src, eye, torch.zeros(1, 2, dtype=torch.float64), (20, 30))[0]
-    assert torch.allclose(same, src, atol=1e-5)
-    shifted = warp(src, eye, torch.tensor([[3.0, 0.0]], dtype=torch.float64), (20, 30))[0]
-    assert torch.allclose(shifted[:, :, :25], src[:, :, 3:28], atol=1e-5)
+def test_packed_trajectories_give_the_same_poses_on_any_batch_shape():
+    gen = torch.Generator().manual_seed(4)
+    paths = [sample_trajectory(gen, MotionRange()) for _ in range(3)]
+    times = torch.tensor([[-1.5, 0.0, 0.7]] * 3, dtype=torch.float64)
+    packed = poses_at_packed(torch.stack([p.params() for p in paths])[:, None], times)
+    for i, path in enumerate(paths):
+        assert torch.allclose(packed[i], path.pose(times[i]), atol=1e-12)
+    fast = paths[0].scaled(2.0)
+    assert torch.allclose(fast.pose(times[0]), 2 * paths[0].pose(times[0]))
+    straight = paths[0].linear()
+    assert torch.allclose(straight.velocity(times[0]), straight.drift.expand(3, 4))
+
+
+def line_atlas(width: int = 96, height: int = 24, column: int = 48) -> PhotoAtlas:
+    """A photo that is black but for one white column (linear value 1)."""
+    image = torch.zeros((3, height, width), dtype=torch.uint8)
+    image[:, :, column] = 255
+    return PhotoAtlas([image])
+
+
+def still_plan(atlas: PhotoAtlas, camera: Trajectory, *, exposure: float = 1.0, subframes: int = 17,
+               readout: float = 0.0, centre=(47.5, 11.5), flip: bool = False) -> ClipPlan:
+    return ClipPlan(View(0, centre, 1.0, flip), camera, [0.0], exposure, subframes, readout, gain=1.0, shot=0.0,
+                    read=0.0, quality=None, noise_seed=0)
+
+
+def test_atlas_holds_every_photo_at_every_level_with_replicated_gutters():
+    photos = [textured_image(0, 40, 60), textured_image(1, 30, 20)]
+    atlas = PhotoAtlas(photos)
+    for i, photo in enumerate(photos):
+        place = atlas.placements[i][0]
+        stored = atlas.texture[0, :, place.y:place.y + place.height, place.x:place.x + place.width]
+        assert torch.allclose(stored, srgb_to_linear(photo.float() / 255), atol=1e-6)
+        left = atlas.texture[0, :, place.y:place.y + place.height, place.x - GUTTER]
+        assert torch.equal(left, stored[:, :, 0])
+        sizes = [(p.height, p.width) for p in atlas.placements[i]]
+        assert sizes[2] == (round(photo.shape[1] / 2), round(photo.shape[2] / 2)) and len(sizes) == len(LEVELS)
+    boxes = [(p.x - GUTTER, p.y - GUTTER, p.x + p.width + GUTTER, p.y + p.height + GUTTER)
+             for row in atlas.placements for p in row]
+    for a in range(len(boxes)):  # no two stored images (gutters included) overlap
+        for b in range(a):
+            (ax0, ay0, ax1, ay1), (bx0, by0, bx1, by1) = boxes[a], boxes[b]
+            assert ax1 <= bx0 or bx1 <= ax0 or ay1 <= by0 or by1 <= ay0
+    assert [atlas.level_for(s) for s in (0.5, 1.0, 1.3, 1.5, 2.5, 9.0)] == [0, 0, 0, 1, 2, 3]
 
 
 def test_blur_is_averaged_in_linear_light_and_ground_truth_is_mid_exposure():
-    # A white vertical line on black, the camera panning 8 px during the exposure.
-    canvas = torch.zeros(3, 16, 64)
-    canvas[:, :, 32] = 1.0
-    mean, mid = expose(canvas, steady_pan(8.0), [], frame_time=0.0, exposure=1.0, subframes=17, out_hw=(16, 64))
-    row = mean[0, 8]
+    atlas = line_atlas()
+    blurry, sharp = render_linear([still_plan(atlas, steady_pan(8.0))], atlas, (16, 64))
+    row = blurry[0, 0, 0, 8]
     # Energy is conserved: the line is spread, not dimmed or brightened.
-    assert float(row.sum()) == pytest.approx(1.0, abs=1e-3)
+    assert float(row.sum()) == pytest.approx(1.0, abs=2e-2)
     lit = (row > 1e-3).nonzero().flatten()
     assert 7 <= int(lit.max() - lit.min()) <= 10
-    # The ground truth is the sharp frame at the middle of the exposure (pose at t=0: identity).
-    assert torch.allclose(mid, canvas, atol=1e-5)
+    # The ground truth is the sharp frame at the middle of the exposure (pose at t=0: identity):
+    # the photo's column 48 lands on output column 48 - 47.5 + 31.5 = 32 (centre 47.5 <-> 31.5).
+    truth = sharp[0, 0, 0, 8]
+    assert float(truth[32]) == pytest.approx(1.0, abs=1e-4) and float(truth.sum()) == pytest.approx(1.0, abs=1e-4)
     # sRGB-encoding the linear mean is brighter than averaging sRGB values would be.
     assert float(linear_to_srgb(row).max()) > float(row.max()) + 0.05
+
+
+def test_rolling_shutter_slants_a_vertical_line_and_flips_mirror_it():
+    atlas = line_atlas(height=40, column=40)
+    pan = steady_pan(10.0)
+    _, sharp = render_linear([still_plan(atlas, pan, exposure=0.01, subframes=1, readout=0.8, centre=(47.5, 19.5))],
+                             atlas, (40, 64))
+    top = float((sharp[0, 0, 0, 0] * torch.arange(64.0)).sum())
+    bottom = float((sharp[0, 0, 0, -1] * torch.arange(64.0)).sum())
+    # Rows read later see the camera further right, so the line sits further left: 10 px/frame x 0.8 frames.
+    assert top - bottom == pytest.approx(10.0 * 0.8 * 39 / 40, abs=0.7)  # centroids of clipped bicubic taps
+    _, mirrored = render_linear([still_plan(atlas, pan, exposure=0.01, subframes=1, centre=(47.5, 19.5), flip=True)],
+                                atlas, (40, 64))
+    # Photo column 40 is output column 40 - 47.5 + 31.5 = 24; mirrored, 63 - 24.
+    assert int(mirrored[0, 0, 0, 10].argmax()) == 63 - 24
 
 
 def test_sensor_noise_variance_follows_signal():
@@ -113,6 +167,8 @@ def test_sensor_noise_variance_follows_signal():
     expected = 1e-3 * 0.25 + 1e-4
     assert float((noisy - flat).var()) == pytest.approx(expected, rel=0.1)
     assert torch.equal(add_sensor_noise(flat, 0.0, 0.0, g), flat)
+    again = add_sensor_noise(flat, shot=1e-3, read=1e-2, gen=torch.Generator().manual_seed(0))
+    assert torch.equal(again, noisy)
 
 
 def test_jpeg_like_degrades_with_quality_and_keeps_shape():
@@ -123,6 +179,8 @@ def test_jpeg_like_degrades_with_quality_and_keeps_shape():
     assert float(high.min()) >= 0.0 and float(high.max()) <= 1.0
     assert float(psnr(high, img)) > float(psnr(low, img)) + 3.0
     assert float(psnr(high, img)) > 28.0
+    both = jpeg_like(torch.cat([img, img]), [95.0, 20.0])  # one quality per frame, as batches use it
+    assert torch.equal(both[0], high[0]) and torch.equal(both[1], low[0])
 
 
 # ----------------------------------------------------------------------------- clips
@@ -143,8 +201,10 @@ def test_clips_are_reproducible_from_their_seed_and_index(photos):
     assert torch.allclose(a.blurry * 255, (a.blurry * 255).round(), atol=1e-4)
     blurry, sharp = next(iter(gen))
     assert torch.equal(sharp, gen.sequence(0).sharp)
-    bb, bs = gen.batch(2, 2)
-    assert bb.shape == (2, 3, 3, 32, 48) and torch.equal(bs[1], gen.sequence(3).sharp)
+    bb, bs = gen.batch(2, 3)
+    assert bb.shape == (3, 3, 3, 32, 48)
+    # A clip is the same whichever batch renders it.
+    assert torch.equal(bs[1], gen.sequence(3).sharp) and torch.equal(bb[2], gen.sequence(4).blurry)
 
 
 def test_shake_clips_are_blurry_and_sharp_clips_are_not(photos):
@@ -157,11 +217,29 @@ def test_shake_clips_are_blurry_and_sharp_clips_are_not(photos):
         assert float(psnr(blurred.blurry, blurred.sharp).max()) < 30.0
 
 
-def test_moving_objects_occlude_the_scene(photos):
+def test_moving_objects_occlude_the_scene():
+    bright = torch.full((3, 120, 160), 200, dtype=torch.uint8)
+    atlas = PhotoAtlas([bright, torch.zeros_like(bright)])
     profile = BlurProfile(**{**SHARP.__dict__, **QUIET, "object_prob": 1.0})
-    clip = SequenceGenerator(photos[:1] + [torch.zeros_like(photos[0])], 2, (48, 64), seed=2,
-                             profile=profile).sequence(0)
-    assert clip.info["objects"] >= 1
+    plan = plan_clip(torch.Generator().manual_seed(2), atlas, profile, 2, (48, 64), photo=0)
+    assert plan.sprites and all(sprite.view.photo == 1 for sprite in plan.sprites)
+    blurry, sharp = render_linear([plan], atlas, (48, 64))
+    covered = float((sharp < 0.1).float().mean())  # the black object hides part of the bright scene
+    assert 0.01 < covered < 0.9
+
+
+def test_training_profile_covers_the_range_of_real_blur():
+    atlas = PhotoAtlas([textured_image(0, 400, 600)])
+    plans = [plan_clip(torch.Generator().manual_seed(clip_seed(0, i)), atlas, TRAIN, 4, (64, 64)) for i in range(300)]
+    blurred = [max(p.info["blur_px"]) for p in plans if not p.info["nearly_sharp"]]
+    assert min(blurred) < 3.0 and max(blurred) > 30.0 and max(blurred) < 60.0
+    counts = [p.subframes for p in plans]
+    assert min(counts) <= 3 and max(counts) >= 31 and all(c % 2 == 1 for c in counts)
+    share = lambda key: np.mean([bool(p.info[key]) for p in plans])  # noqa: E731
+    assert 0.2 < share("linear") < 0.4 and 0.2 < share("rolling_readout") < 0.4 and 0.12 < share("nearly_sharp") < 0.3
+    clean = [p for p in plans if p.info["clean"]]
+    assert clean and all(p.info["nearly_sharp"] and p.shot == p.read == 0 and p.quality is None for p in clean)
+    assert min(q for p in plans if (q := p.quality) is not None) < 40
 
 
 # ----------------------------------------------------------------------------- files

@@ -61,29 +61,38 @@ def weights_options(command: str):
 @click.option("--run-dir", type=click.Path(path_type=Path), required=True,
               help="Folder for the run's checkpoint, log and config.")
 @click.option("--steps", type=click.IntRange(1), default=20000, help="Optimiser steps (one per frame).")
-@click.option("--resume", is_flag=True, help="Continue the checkpoint in --run-dir (to --steps).")
+@click.option("--resume", is_flag=True,
+              help="Continue the checkpoint in --run-dir (to --steps), optimiser state included.")
 @click.option("--seq-len", type=click.IntRange(1), default=4, help="Frames per training clip.")
 @click.option("--size", default="128x128", help="Training crop WIDTHxHEIGHT (multiples of 4).")
 @click.option("--batch", type=click.IntRange(1), default=4, help="Clips per step.")
 @click.option("--seed", type=int, default=0, help="Seed of the model's start and of the clip stream.")
-@click.option("--lr", type=float, default=2e-4, help="Peak learning rate (AdamW, cosine decay).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Peak learning rate (AdamW, warm-up then cosine decay). Default: 2e-4 from scratch; "
+                   "with --weights 1e-4 x sqrt(batch/16), within 1e-4..2e-4.")
+@click.option("--warmup", type=click.IntRange(1), default=200, help="Warm-up steps (re-warms Adam for --weights).")
 @click.option("--val-every", type=click.IntRange(0), default=1000, help="Validate every N steps (0: only at the end).")
 @click.option("--val-size", default="320x192", help="Validation clip size WIDTHxHEIGHT.")
 @click.option("--val-clips", type=click.IntRange(0), default=8, help="Validation clips per profile (shake, sharp).")
 @click.option("--amp", type=click.Choice(["auto", "bf16", "fp16", "off"]), default="auto",
               help="Mixed precision on CUDA (the CPU always trains in float32).")
+@click.option("--fac", type=click.Choice(["auto", "triton", "reference"]), default="auto",
+              help="FAC implementation (auto: the Triton kernels, forward and backward, on CUDA).")
+@click.option("--compile", "compile_mode", type=click.Choice(["off", "default", "reduce-overhead", "max-autotune"]),
+              default="off", help="torch.compile the network (reduce-overhead: with CUDA graphs).")
 @click.option("--threads", type=click.IntRange(1), default=None, help="CPU threads for torch.")
 @click.option("--workers", type=click.IntRange(0), default=0,
-              help="Processes rendering clips on the CPU while the model trains (0: render in-line on the device).")
+              help="Processes rendering clips on the CPU while the model trains (0: render on the training device).")
 @click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Stop after this many seconds of training; the learning rate decays on the clock.")
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
-              help="Start from these weights (fine-tune) instead of from scratch.")
+              help="Continue these weights (their card's history carries on) instead of starting from scratch.")
 @click.option("--device", default="auto", **env("DEVICE", "train"), help="auto, cpu, cuda or cuda:N.")
 @click.option("--export", "export_path", type=click.Path(path_type=Path), default=None,
               help="Where to write the final weights. Default: RUN_DIR/stfan_synth.safetensors.")
-def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr, val_every, val_size, val_clips,
-                  amp, threads, workers, time_limit, weights, device, export_path) -> None:
+def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr, warmup, val_every, val_size,
+                  val_clips, amp, fac, compile_mode, threads, workers, time_limit, weights, device,
+                  export_path) -> None:
     """Train STFAN on synthetic motion blur made from sharp photos."""
     import torch
 
@@ -92,8 +101,8 @@ def train_command(images, run_dir, steps, resume, seq_len, size, batch, seed, lr
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig(images=str(resolve_images(images)), run_dir=str(run_dir), steps=steps, seq_len=seq_len,
-                      size=parse_size(size), batch=batch, seed=seed, lr=lr, val_every=val_every,
-                      val_size=parse_size(val_size), val_clips=val_clips, amp=amp,
+                      size=parse_size(size), batch=batch, seed=seed, lr=lr, warmup=warmup, val_every=val_every,
+                      val_size=parse_size(val_size), val_clips=val_clips, amp=amp, fac=fac, compile=compile_mode,
                       init_weights=str(weights) if weights else None, device=device, workers=workers,
                       time_limit=time_limit)
     result = train(cfg, resume=resume, export_path=export_path, log=click.echo)

@@ -4,8 +4,10 @@ Frames go through the same :class:`~deblur_cli.engine.RecurrentEngine` the
 product uses (so the weights' channel order, padding and clamping are
 honoured), one clip at a time with the recurrence reset in between. Every
 restored frame is rounded to the input's bit depth, as a saved video frame
-would be, before it is scored. The blurry input's own figures are reported
-beside the restored ones: the gain is what matters.
+would be, before it is scored. Each frame's PSNR counts at most
+``PSNR_CEILING`` (60 dB), so nearly lossless inputs cannot swamp a mean. The
+blurry input's own figures are reported beside the restored ones: the gain is
+what matters.
 
 Sources: a DVD-layout folder (``<seq>/input`` + ``<seq>/GT``), the GoPro layout
 (``<seq>/blur`` + ``<seq>/sharp``), or synthetic clips from the validation
@@ -24,7 +26,7 @@ import torch
 from ..errors import InputError
 from ..io import images
 from ..io.images import FRAME_SUFFIXES, is_frame_name, natural_key
-from .metrics import mean_or_nan, psnr, ssim
+from .metrics import PSNR_CEILING, mean_or_nan, psnr, ssim
 
 LAYOUTS = (("input", "GT"), ("blur", "sharp"))  # DVD, GoPro
 VALIDATION_SEED = 20190  # fixed so every run and every `eval` sees the same synthetic clips
@@ -93,7 +95,7 @@ def score_clip(engine, name: str, pairs: Iterable[FramePair], *, levels: float =
         sharp = sharp.to(restored.device, torch.float32)
         both = torch.stack([restored, blurry])
         truth = sharp.expand_as(both)
-        p, s = psnr(both, truth).tolist(), ssim(both, truth).tolist()
+        p, s = psnr(both, truth).clamp(max=PSNR_CEILING).tolist(), ssim(both, truth).tolist()
         scores["psnr"].append(p[0])
         scores["input_psnr"].append(p[1])
         scores["ssim"].append(s[0])

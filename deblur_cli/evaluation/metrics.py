@@ -18,6 +18,10 @@ import torch
 import torch.nn.functional as F
 
 MAX_PSNR = 100.0
+# Averages over frames and clips count each frame's PSNR at most this much: a nearly lossless
+# frame (70-100 dB) would otherwise swamp the mean, and a change of one 8-bit level there
+# would cost tens of dB that no viewer can see.
+PSNR_CEILING = 60.0
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 K1, K2 = 0.01, 0.03

@@ -51,14 +51,57 @@ class Trajectory:
 
     def pose(self, times: torch.Tensor) -> torch.Tensor:
         """Poses at ``times`` (N,) -> (N, 4), float64 for exact sub-pixel sums."""
-        t = times.to(torch.float64).reshape(-1, 1, 1)
-        osc = self.amp / self.omega * (torch.sin(self.omega * t + self.phase) - torch.sin(self.phase))
-        poses = self.drift * t[:, 0] + osc.sum(dim=1)
-        return poses if self.start is None else poses + self.start
+        t = times.to(torch.float64).reshape(-1, 1)
+        start = torch.zeros(POSE_DIMS, dtype=torch.float64) if self.start is None else self.start
+        return poses_at(t, self.drift, self.amp, self.omega, self.phase, start)
 
     def velocity(self, times: torch.Tensor) -> torch.Tensor:
         t = times.to(torch.float64).reshape(-1, 1, 1)
         return self.drift + (self.amp * torch.cos(self.omega * t + self.phase)).sum(dim=1)
+
+    def scaled(self, factor: float) -> "Trajectory":
+        """The same path shape at ``factor`` times the speed (every pose dimension)."""
+        return Trajectory(self.drift * factor, self.amp * factor, self.omega, self.phase, self.start)
+
+    def linear(self) -> "Trajectory":
+        """Only the steady drift: a straight path at constant speed."""
+        return Trajectory(self.drift, torch.zeros_like(self.amp), self.omega, self.phase, self.start)
+
+    def params(self, components: int = 3) -> torch.Tensor:
+        """(4 + 3 * components * 4 + 4,) float64: drift, amp, omega, phase, start (zero-padded components).
+
+        The packed form :func:`poses_at_packed` evaluates, many trajectories at once, on any device.
+        """
+        k = self.amp.shape[0]
+        if k > components:
+            raise ValueError(f"trajectory has {k} components, more than {components}")
+        pad = lambda x, fill: torch.cat([x, torch.full((components - k, POSE_DIMS), fill, dtype=x.dtype)])  # noqa: E731
+        start = torch.zeros(POSE_DIMS, dtype=torch.float64) if self.start is None else self.start
+        return torch.cat([self.drift, pad(self.amp, 0.0).flatten(), pad(self.omega, 1.0).flatten(),
+                          pad(self.phase, 0.0).flatten(), start])
+
+
+def poses_at(t: torch.Tensor, drift: torch.Tensor, amp: torch.Tensor, omega: torch.Tensor, phase: torch.Tensor,
+             start: torch.Tensor) -> torch.Tensor:
+    """The one pose formula. ``t`` (..., 1) times; drift/start (..., 4); amp/omega/phase (..., K, 4) -> (..., 4).
+
+    pose(t) = start + drift * t + sum_k amp_k / omega_k * (sin(omega_k t + phase_k) - sin(phase_k)).
+    """
+    tk = t.unsqueeze(-1)
+    osc = amp / omega * (torch.sin(omega * tk + phase) - torch.sin(phase))
+    return start + drift * t + osc.sum(dim=-2)
+
+
+def poses_at_packed(params: torch.Tensor, times: torch.Tensor, components: int = 3) -> torch.Tensor:
+    """Poses of packed trajectories (see :meth:`Trajectory.params`): params (..., P), times (...) -> (..., 4)."""
+    k4 = components * POSE_DIMS
+    lead = params.shape[:-1]
+    drift = params[..., :POSE_DIMS]
+    amp = params[..., POSE_DIMS:POSE_DIMS + k4].reshape(*lead, components, POSE_DIMS)
+    omega = params[..., POSE_DIMS + k4:POSE_DIMS + 2 * k4].reshape(*lead, components, POSE_DIMS)
+    phase = params[..., POSE_DIMS + 2 * k4:POSE_DIMS + 3 * k4].reshape(*lead, components, POSE_DIMS)
+    start = params[..., POSE_DIMS + 3 * k4:]
+    return poses_at(times.unsqueeze(-1), drift, amp, omega, phase, start)
 
 
 def _uniform(gen: torch.Generator, lo: float, hi: float, shape: tuple[int, ...] = ()) -> torch.Tensor:

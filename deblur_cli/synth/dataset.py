@@ -19,8 +19,10 @@ import torch
 from ..errors import InputError, OutputError
 from ..io.atomic import atomic_output
 from ..io.images import FRAME_SUFFIXES, encode_png, is_frame_name
+from .atlas import PhotoAtlas
+from .plan import ClipPlan, plan_clip
 from .profiles import BlurProfile, get_profile
-from .render import SyntheticSequence, render_sequence
+from .render import SyntheticSequence, render_clips
 
 DEFAULT_VAL_FRACTION = 0.2
 # Photos are shrunk to this long side before clips are cut from them, for training and
@@ -88,9 +90,12 @@ def clip_seed(seed: int, index: int) -> int:
 class SequenceGenerator:
     """Clips of ``seq_len`` frames at ``size`` (H, W) from uint8 (3, H, W) photos.
 
-    ``generator.sequence(i)`` is the same clip every time for the same seed;
-    iterating yields ``(blurry, sharp)`` pairs of (T, 3, H, W) float tensors in
-    [0, 1] for i = 0, 1, 2, ... Work happens on the photos' device.
+    ``generator.sequence(i)`` is the same clip every time for the same seed (on
+    one device); ``generator.batch(start, count)`` renders clips start ..
+    start+count-1 together, the fast way. Iterating yields ``(blurry, sharp)``
+    pairs of (T, 3, H, W) float tensors in [0, 1] for i = 0, 1, 2, ... Work
+    happens on ``device`` (default: the photos' device), where the photos are
+    kept as one :class:`~.atlas.PhotoAtlas`.
     """
 
     def __init__(self, images: Sequence[torch.Tensor], seq_len: int, size: tuple[int, int] = (192, 320),
@@ -103,29 +108,36 @@ class SequenceGenerator:
         if size[0] < 8 or size[1] < 8:
             raise InputError(f"frame size must be at least 8x8, got {size[1]}x{size[0]}")
         self.device = torch.device(device) if device is not None else images[0].device
-        self.images = [image.to(self.device) for image in images]
+        self.atlas = PhotoAtlas(images, self.device)
         self.seq_len = seq_len
         self.size = (int(size[0]), int(size[1]))
         self.seed = seed
         self.profile = get_profile(profile)
 
-    def sequence(self, index: int) -> SyntheticSequence:
+    def plan(self, index: int) -> ClipPlan:
+        """Clip ``index``'s plan: a pure function of (seed, index)."""
         gen = torch.Generator().manual_seed(clip_seed(self.seed, index))
-        pick = int(torch.randint(0, len(self.images), (1,), generator=gen))
-        others = [image for i, image in enumerate(self.images) if i != pick] or self.images
-        clip = render_sequence(self.images[pick], others, self.profile, self.seq_len, self.size, gen)
-        clip.info.update(index=index, image=pick)
-        return clip
+        plan = plan_clip(gen, self.atlas, self.profile, self.seq_len, self.size)
+        plan.info["index"] = index
+        return plan
 
     def batch(self, start: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Clips ``start .. start+count-1`` stacked: (B, T, 3, H, W) blurry and sharp."""
-        clips = [self.sequence(start + i) for i in range(count)]
-        return torch.stack([c.blurry for c in clips]), torch.stack([c.sharp for c in clips])
+        return render_clips([self.plan(i) for i in range(start, start + count)], self.atlas, self.size)
+
+    def sequence(self, index: int) -> SyntheticSequence:
+        plan = self.plan(index)
+        blurry, sharp = render_clips([plan], self.atlas, self.size)
+        return SyntheticSequence(blurry[0], sharp[0], plan.info)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Clip ``index`` as (blurry, sharp), each (T, 3, H, W): a map-style dataset for DataLoader workers."""
         clip = self.sequence(index)
         return clip.blurry, clip.sharp
+
+    def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A DataLoader batch rendered as one batch (exactly what :meth:`batch` renders for consecutive indices)."""
+        return render_clips([self.plan(i) for i in indices], self.atlas, self.size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         index = 0

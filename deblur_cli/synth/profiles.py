@@ -1,8 +1,10 @@
 """Named recipes for synthetic clips: what training sees and what validation measures.
 
-Training mixes everything (blur strengths, nearly sharp clips, moving objects,
-noise, compression) so the network learns both to deblur and to leave sharp
-frames alone. The two validation profiles are the quality bar's two halves:
+Training mixes everything (blur from a pixel to ~40 px along straight and
+curved paths, exposures sampled by few or many sub-frames, rolling shutter,
+nearly sharp and clean clips, moving objects, phone-like noise and
+compression) so the network learns both to deblur and to leave sharp frames
+alone. The two validation profiles are the quality bar's two halves:
 ``shake`` (moderate-to-strong camera shake) and ``sharp`` (the same scenes
 filmed with a very short exposure, where the network must do no harm).
 """
@@ -22,8 +24,13 @@ class BlurProfile:
 
     motion: MotionRange = field(default_factory=MotionRange)
     exposure: tuple[float, float] = (0.2, 1.0)  # shutter-open fraction of the frame interval
+    blur_px: tuple[float, float] | None = None  # if set: the clip's longest blur path, log-uniform (motion rescaled)
+    linear_prob: float = 0.0  # chance the camera moves in a straight line at constant speed (no shake)
     sharp_prob: float = 0.15  # chance a clip is shot with a very short exposure instead
     sharp_exposure: tuple[float, float] = (0.002, 0.02)
+    clean_sharp_prob: float = 0.0  # chance a nearly sharp clip has no noise and no compression at all
+    rolling_prob: float = 0.0  # chance of a rolling shutter (rows exposed one after another)
+    readout: tuple[float, float] = (0.2, 0.9)  # rolling shutter: top-to-bottom readout, fraction of a frame
     object_prob: float = 0.3  # chance a clip has independently moving objects
     max_objects: int = 2
     object_speed: tuple[float, float] = (2.0, 16.0)  # px per frame
@@ -38,13 +45,33 @@ class BlurProfile:
     flips: bool = False  # random mirror images of the source photo
     crop_tries: int = 3  # keep the most textured of this many random crops of the photo
     max_subframes: int = 63  # sub-frames per exposure at most (more blur -> sparser sampling)
-    subframe_step: float = 0.5  # wanted travel in px between consecutive sub-frames
+    subframe_step: tuple[float, float] = (0.5, 0.5)  # travel in px between sub-frames, log-uniform per clip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-TRAIN = BlurProfile(gain=(0.7, 1.1), flips=True)
+# Blur from about a pixel to 40 px (a third of the clips curved shake, the rest split between
+# straight pans and shake), exposures sampled densely (ghost-free) to sparsely (the ghosting of
+# datasets averaged from a few high-speed frames), a rolling shutter in a third of the clips,
+# a fifth nearly sharp (half of those clean: the network must leave them alone), and noise and
+# compression from clean to a dim phone video.
+TRAIN = BlurProfile(
+    motion=MotionRange(pan_speed=(0.0, 16.0), shake_speed=(0.0, 24.0)),
+    blur_px=(1.0, 40.0),
+    linear_prob=0.3,
+    sharp_prob=0.2,
+    clean_sharp_prob=0.5,
+    rolling_prob=0.3,
+    subframe_step=(0.4, 2.5),
+    noise_prob=0.7,
+    shot_noise=(1e-4, 6e-3),
+    read_noise=(3e-4, 1e-2),
+    jpeg_prob=0.7,
+    jpeg_quality=(30.0, 95.0),
+    gain=(0.6, 1.2),
+    flips=True,
+)
 
 # Moderate-to-strong camera shake at 320x192: blur paths of 4-15 px in 80% of frames
 # (median 8 px, 1% above 20 px). Training's range (median 5 px, up to ~20) covers it.
