@@ -199,7 +199,7 @@ def test_clips_are_reproducible_from_their_seed_and_index(photos):
     assert a.blurry.shape == a.sharp.shape == (3, 3, 32, 48)
     # Frames sit on 8-bit levels, like decoded video.
     assert torch.allclose(a.blurry * 255, (a.blurry * 255).round(), atol=1e-4)
-    blurry, sharp = next(iter(gen))
+    blurry, sharp = gen[0]
     assert torch.equal(sharp, gen.sequence(0).sharp)
     bb, bs = gen.batch(2, 3)
     assert bb.shape == (3, 3, 3, 32, 48)

@@ -136,7 +136,8 @@ def _sequence_at(folder: Path, name: str) -> FolderSequence | None:
             inputs, truths = _frames_in(folder / blur_dir), _frames_in(folder / sharp_dir)
             missing = sorted(set(inputs) - set(truths))
             if missing:
-                raise InputError(f"{folder / blur_dir / missing[0]}: no ground-truth frame of that name in {sharp_dir}/")
+                raise InputError(f"{folder / blur_dir / missing[0]}: "
+                                 f"no ground-truth frame of that name in {sharp_dir}/")
             keys = sorted(inputs, key=lambda k: natural_key(inputs[k]))
             if not keys:
                 raise InputError(f"{folder / blur_dir}: no frames ({', '.join(FRAME_SUFFIXES)})")

@@ -42,9 +42,10 @@ EDGE_MARGIN = 0.25
 # the 1/4-resolution FAC, where 3200-channel filter tensors (200 numbers per input pixel each) are live.
 # - reference FAC: 661 (filters + the unfolded input + its product with the filters, 3 x 200 of it);
 # - Triton FAC with the fused deblurring head: 251 (only the alignment filters are ever stored).
-# Plus 22 for the recurrent state kept between frames. Not measured on a GPU yet: cuDNN workspaces and
-# the caching allocator's fragmentation come on top, hence MEMORY_SAFETY; benchmarks/bench_model.py
-# reports the real peak (torch.cuda.max_memory_allocated) to check these constants against.
+# Plus 22 for the recurrent state kept between frames. Checked on an H100 (benchmarks/RESULTS.md, 1920x1080
+# fp16, torch.cuda.max_memory_allocated): these give 1080 MiB (fast) and 2701 MiB (reference), the measured
+# peaks were 1214 and 2833 MiB: cuDNN workspaces and the caching allocator add 5-12 %, well inside
+# MEMORY_SAFETY. benchmarks/bench_model.py prints the peak to check them again after kernel changes.
 VALUES_PER_PIXEL_REFERENCE = 661 + 22
 VALUES_PER_PIXEL_FAST = 251 + 22
 MEMORY_SAFETY = 1.5

@@ -83,13 +83,18 @@ class LayerRunner:
             x = self._block(block, x)
         return x
 
+    def _active(self) -> EpilogueOp | None:
+        """The epilogue, unless autograd is recording: it writes in place behind autograd's back (no backward)."""
+        return None if torch.is_grad_enabled() else self.epilogue
+
     def _block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if self.epilogue is None:
+        epilogue = self._active()
+        if epilogue is None:
             return block(x)
         if isinstance(block, ResBlock):
             first, _, second = block.stem
-            h = self.epilogue(_convolve(first, x, first.weight, None), first.bias, LEAKY_SLOPE, None)
-            return self.epilogue(_convolve(second, h, second.weight, None), second.bias, None, x)
+            h = epilogue(_convolve(first, x, first.weight, None), first.bias, LEAKY_SLOPE, None)
+            return epilogue(_convolve(second, h, second.weight, None), second.bias, None, x)
         if _is_conv_act(block):
             return self.conv(x, block)
         if isinstance(block, nn.Sequential):
@@ -100,7 +105,8 @@ class LayerRunner:
              tap_major_out: bool = False, tap_major_in: bool = False) -> torch.Tensor:
         """A conv + LeakyReLU block, then ``+ residual``; optionally emitting or reading FAC filters tap-major."""
         layer, act = block
-        if self.epilogue is None and not (tap_major_out or tap_major_in):
+        epilogue = self._active()
+        if epilogue is None and not (tap_major_out or tap_major_in):
             out = block(x)
             return out if residual is None else out + residual
         weight, bias = layer.weight, layer.bias
@@ -108,7 +114,7 @@ class LayerRunner:
             weight, bias = tap_major_rows(weight, bias)
         if tap_major_in:
             weight = tap_major_columns(weight)
-        if self.epilogue is None:
+        if epilogue is None:
             out = F.leaky_relu(_convolve(layer, x, weight, bias), act.negative_slope, inplace=True)
             return out if residual is None else out + residual
-        return self.epilogue(_convolve(layer, x, weight, None), bias, act.negative_slope, residual)
+        return epilogue(_convolve(layer, x, weight, None), bias, act.negative_slope, residual)

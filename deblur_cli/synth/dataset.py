@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -138,13 +138,6 @@ class SequenceGenerator:
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """A DataLoader batch rendered as one batch (exactly what :meth:`batch` renders for consecutive indices)."""
         return render_clips([self.plan(i) for i in indices], self.atlas, self.size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        index = 0
-        while True:
-            clip = self.sequence(index)
-            yield clip.blurry, clip.sharp
-            index += 1
 
 
 def _to_uint8(frame: torch.Tensor) -> np.ndarray:
