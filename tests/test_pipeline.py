@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 
-import deblur_cli.pipeline.video as pipeline
+import deblur_cli.pipeline.reading as reading
 from deblur_cli.errors import DeviceError, InputError, Interrupted, OutputError
 from deblur_cli.inference.engine import ArrayEngine
 from deblur_cli.io.colour import HdrMetadata, hdr_of
@@ -444,13 +444,13 @@ def test_frames_in_flight_stay_within_the_queue_bounds(tmp_path, monkeypatch):
     """Slow stages on purpose: an unbounded pipeline would pile up most of the 40 frames."""
     src = make_clip(tmp_path / "long.mkv", frames=40, size=(32, 24))
     decoded = []
-    real_to_rgb = pipeline.frame_to_rgb
+    real_to_rgb = reading.frame_to_rgb
 
     def counting_to_rgb(*args, **kwargs):
         decoded.append(1)
         return real_to_rgb(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "frame_to_rgb", counting_to_rgb)
+    monkeypatch.setattr(reading, "frame_to_rgb", counting_to_rgb)
     live = [0]
     peak_live, peak_ahead = [0], [0]
     lock = threading.Lock()

@@ -16,7 +16,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import shown
+from ..inference.timing import THREADS, WAITS, busiest
 from ..pipeline.batch import FileOutcome, summary_counts
+from ..pipeline.report import total_stages
 
 STATUS_STYLE = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "red"}
 
@@ -94,3 +96,47 @@ def print_summary(outcomes: list[FileOutcome], console: Console, *, root: Path |
     stopped = f", {counts['interrupted']} interrupted" if counts["interrupted"] else ""
     say(console, f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed{stopped}; "
                  f"{_cuts(cuts)}")
+
+
+def stage_rows(outcomes: list[FileOutcome]) -> tuple[list[tuple[str, str, float, float, float]], str]:
+    """(thread, stage, seconds, ms per frame, share of the wall time) per stage, and a one-line verdict."""
+    done = [o for o in outcomes if o.stages]
+    seconds = total_stages(done)
+    wall = sum(o.seconds for o in done)
+    frames = sum(o.frames for o in done)
+    rows = [(thread, stage, seconds[stage], 1000 * seconds[stage] / frames if frames else 0.0,
+             seconds[stage] / wall if wall else 0.0) for thread, stages in THREADS.items() for stage in stages]
+    limit = busiest(seconds)
+    where = next((t for t, stages in THREADS.items() if limit in stages), "")
+    verdict = f"{frames} frames in {wall:.2f} s" + (f"; busiest stage: {limit} ({where} thread)" if limit else "")
+    if any(o.device.startswith(("cuda", "ray")) for o in done):
+        verdict += "; on CUDA, upload/model/download are the device's own time"
+    return rows, verdict
+
+
+def print_stages(outcomes: list[FileOutcome], console: Console) -> None:
+    """``--stats``: where the time went, summed over the files written (a table on a terminal, lines elsewhere).
+
+    Each thread's stages and waits add up to about the wall time; the stage
+    with the most seconds, in the thread that waits least, is the one that limits the run.
+    """
+    rows, verdict = stage_rows(outcomes)
+    if not any(o.stages for o in outcomes):
+        return
+    colours = sorted({o.colour for o in outcomes if o.colour})
+    title = f"where the time went (colour conversion: {', '.join(colours) or 'cpu'})"
+    if console.is_terminal:
+        table = Table(title=title, show_lines=False)
+        for column, justify in (("thread", "left"), ("stage", "left"), ("seconds", "right"),
+                                ("ms/frame", "right"), ("of wall", "right")):
+            table.add_column(column, justify=justify)
+        for thread, stage, secs, per_frame, share in rows:
+            style = "dim" if stage in WAITS else ""
+            table.add_row(thread, f"[{style}]{stage}[/]" if style else stage, f"{secs:.3f}", f"{per_frame:.2f}",
+                          f"{100 * share:.1f} %")
+        console.print(table)
+    else:
+        say(console, title)
+        for thread, stage, secs, per_frame, share in rows:
+            say(console, f"stage {thread} {stage}: {secs:.3f} s, {per_frame:.2f} ms/frame, {100 * share:.1f} % of wall")
+    say(console, verdict)

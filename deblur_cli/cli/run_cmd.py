@@ -75,17 +75,20 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
                    "one or a new local one. Needs pip install 'stfan-deblur[ray]'; files on storage all nodes see.")
 @io_option("--overwrite", is_flag=True, help="Replace outputs that already exist (never read from the environment).")
 @reporting_option("-q", "--quiet", is_flag=True, **env("QUIET"), help="No progress bars and no summary.")
+@reporting_option("--stats", is_flag=True, **env("STATS"),
+              help="At the end, print where the time went: seconds per stage (decode, colour, upload, model, "
+                   "download, encode) and each thread's waits, as --json reports them.")
 @uses_weights
 def run_command(input_path: Path, output_path: Path, weights: str | None, offline: bool, device: str, fp16: bool,
                 crf: int | None, preset: str | None, codec: str | None, start: float | None, duration: float | None,
                 compare: str | None, frames_out: Path | None, json_path: Path | None, fps: float, scene_cuts: bool,
                 tile: int, fac: str, segment: float, resume: bool, ray: str | None, overwrite: bool,
-                quiet: bool) -> None:
+                quiet: bool, stats: bool) -> None:
     """Deblur INPUT (a video, an image sequence, or a folder of videos) into OUTPUT."""
     from ..errors import BatchInterrupted
     from ..pipeline.runner import deblur_path
     from .progress import ProgressReporter
-    from .report import print_file_result, print_summary
+    from .report import print_file_result, print_stages, print_summary
 
     reporter = ProgressReporter(enabled=not quiet)
     try:
@@ -97,10 +100,14 @@ def run_command(input_path: Path, output_path: Path, weights: str | None, offlin
     except BatchInterrupted as exc:
         if any(o.status == "done" for o in exc.outcomes):  # only a batch can have finished files
             print_summary(exc.outcomes, reporter.console, root=input_path, quiet=quiet)
+            if stats:
+                print_stages(exc.outcomes, reporter.console)
         raise
     if summary.kind != "folder":
         print_file_result(summary.outcomes[0], reporter.console, quiet=quiet)
-        return
-    print_summary(summary.outcomes, reporter.console, root=summary.root, quiet=quiet)
+    else:
+        print_summary(summary.outcomes, reporter.console, root=summary.root, quiet=quiet)
+    if stats:
+        print_stages(summary.outcomes, reporter.console)
     if summary.failed:
         raise SystemExit(1)

@@ -14,11 +14,12 @@ work. These functions do that conversion in PyTorch, on any device:
 They follow swscale as :mod:`deblur_cli.io.colour` configures it: the matrix is
 swscale's for the input's tags (``ColourInfo.sws_matrix``: BT.601, BT.709, FCC,
 SMPTE 240M, BT.2020), the range is the input's (``ColourInfo.yuv_range``:
-limited, or full), chroma is centred between luma samples (swscale's default
-siting) and resampled with swscale's bicubic filter (B=0, C=0.6), upsampled to
+limited, or full), chroma sits where the frame says (``ColourSpec.chroma_siting``:
+decoded H.264/HEVC frames are left-sited, frames made from RGB centred, as
+swscale treats them) and is resampled with swscale's bicubic filter (B=0, C=0.6), upsampled to
 full resolution before the matrix (FULL_CHR_H_INT) and computed at full
 resolution before downsampling (FULL_CHR_H_INP). Results match PyAV's within
-the colour tests' tolerances (tests/test_colour_gpu.py), not bit for bit.
+the colour tests' tolerances (tests/test_device_colour.py), not bit for bit.
 
 This module sits in :mod:`deblur_cli.inference` and must not import
 :mod:`deblur_cli.io`: callers pass ``ColourInfo.sws_matrix`` and
@@ -35,7 +36,7 @@ from typing import NamedTuple, Sequence
 
 import torch
 
-from .streaming import from_uint16_bits, to_uint16_bits
+_UINT16_MASK = 0xFFFF
 
 # swscale's luma weights (Kr, Kb) per SWS_CS_* number: ITU709, FCC, ITU601 (= BT.470BG = SMPTE 170M),
 # SMPTE240M, BT2020. swscale's ff_yuv2rgb_coeffs are these, scaled to 16.16 fixed point.
@@ -67,19 +68,43 @@ PLANE_FORMATS = {
 }
 
 
+CENTRED = (0.5, 0.5)  # chroma between luma samples: swscale's default where a frame does not say
+
+
 class ColourSpec(NamedTuple):
-    """The two facts the conversion needs: swscale's matrix number and whether samples are full range."""
+    """What the conversion needs: swscale's matrix number, whether samples are full range, and the chroma siting.
+
+    ``chroma_siting``: where chroma sample (0, 0) lies, in luma pixels from luma
+    sample (0, 0): centred (0.5, 0.5), left (0, 0.5: what H.264, HEVC and MPEG-2
+    decoders report unless the stream says otherwise), top-left (0, 0).
+    swscale honours the siting a decoded frame carries (``io.colour.chroma_siting``
+    measures it); frames made from RGB carry none and are centred.
+    """
 
     sws_matrix: int = SWS_DEFAULT
     full_range: bool = False
+    chroma_siting: tuple[float, float] = CENTRED
 
     @classmethod
-    def of(cls, colour) -> "ColourSpec":
+    def of(cls, colour, chroma_siting: tuple[float, float] = CENTRED) -> "ColourSpec":
         """From an ``io.colour.ColourInfo`` (duck-typed: ``sws_matrix`` and ``yuv_range``, 2 meaning full)."""
-        return cls(colour.sws_matrix, colour.yuv_range == 2)
+        return cls(colour.sws_matrix, colour.yuv_range == 2, tuple(chroma_siting))
 
 
 UNTAGGED = ColourSpec()  # untagged YUV: swscale's default matrix (BT.601), limited range
+
+
+def from_uint16_bits(t: torch.Tensor) -> torch.Tensor:
+    """int16 tensor holding uint16 samples (their bits) -> int32 values 0..65535; other integer types unchanged.
+
+    uint16 samples cross to the device as int16 bits: int16 is a full torch type on every device, uint16 is not.
+    """
+    return t.to(torch.int32).bitwise_and_(_UINT16_MASK) if t.dtype == torch.int16 else t
+
+
+def to_uint16_bits(t: torch.Tensor) -> torch.Tensor:
+    """Integer-valued tensor (0..65535) -> int16 holding the uint16 bits (for numpy's ``.view(np.uint16)``)."""
+    return t.to(torch.int32).to(torch.int16)
 
 
 def plane_format(pix_fmt: str) -> PlaneFormat:
@@ -106,17 +131,18 @@ def _keys(d: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=16)
-def _taps(src_len: int, dst_len: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _taps(src_len: int, dst_len: int, shift: float, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Source indices and weights (dst_len, K) of swscale's bicubic resampling from ``src_len`` to ``dst_len``.
 
     Sample centres are aligned (destination i sits at source (i + 0.5) * src/dst - 0.5,
-    which is centred chroma for 2:1), the kernel is stretched when shrinking, the
-    weights are normalised and indices beyond the edge are clamped (replicate).
+    which is centred chroma for 2:1), then moved ``shift`` source samples (another
+    chroma siting); the kernel is stretched when shrinking, the weights are
+    normalised and indices beyond the edge are clamped (replicate).
     """
     scale = src_len / dst_len
     stretch = max(scale, 1.0)
     support = 2.0 * stretch
-    centres = (torch.arange(dst_len, dtype=torch.float64) + 0.5) * scale - 0.5
+    centres = (torch.arange(dst_len, dtype=torch.float64) + 0.5) * scale - 0.5 + shift
     count = int(math.ceil(2 * support))
     index = torch.floor(centres - support)[:, None].long() + 1 + torch.arange(count)[None, :]
     weight = _keys((index - centres[:, None]) / stretch)
@@ -124,11 +150,17 @@ def _taps(src_len: int, dst_len: int, device: torch.device) -> tuple[torch.Tenso
     return index.clamp(0, src_len - 1).to(device), weight.float().to(device)
 
 
-def _resample(x: torch.Tensor, axis: int, size: int) -> torch.Tensor:
-    """Resample (C, H, W) along ``axis`` (1 or 2) to ``size`` samples with swscale's bicubic filter."""
-    if x.shape[axis] == size:
+def _resample(x: torch.Tensor, axis: int, size: int, siting: tuple[float, float] = CENTRED) -> torch.Tensor:
+    """Resample (C, H, W) along ``axis`` (1 or 2) to ``size`` samples with swscale's bicubic filter.
+
+    Chroma to luma size (up) or back (down), the chroma samples where ``siting`` puts them.
+    """
+    length = x.shape[axis]
+    if length == size:
         return x
-    index, weight = _taps(x.shape[axis], size, x.device)
+    offset = siting[0] if axis == 2 else siting[1]
+    shift = (0.5 - offset) * length / size if size > length else offset - 0.5
+    index, weight = _taps(length, size, float(shift), x.device)
     moved = x.movedim(axis, -1)
     out = moved[..., index[:, 0]] * weight[:, 0]
     for k in range(1, index.shape[1]):  # one gather per tap: memory stays at one plane's size
@@ -159,15 +191,22 @@ def planes_to_rgb(planes: Sequence[torch.Tensor], pix_fmt: str, spec: ColourSpec
     Planes are integer tensors on any device (uint8; uint16 samples as int16 bits or int32).
     """
     fmt = plane_format(pix_fmt)
-    shift = 6 if fmt.msb_aligned else 0
     y = _as_codes(planes[0])
     u, v = _chroma_planes(planes, fmt)
-    if shift:
-        y, u, v = (p / (1 << shift) for p in (y, u, v))
-    chroma = _resample(_resample(torch.stack([u, v]), 1, y.shape[0]), 2, y.shape[1])
+    siting = spec.chroma_siting
+    chroma = _resample(_resample(torch.stack([u, v]), 1, y.shape[0], siting), 2, y.shape[1], siting)
+    return codes_to_rgb(y, chroma[0], chroma[1], pix_fmt, spec)
+
+
+def codes_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, pix_fmt: str,
+                 spec: ColourSpec = UNTAGGED) -> torch.Tensor:
+    """Co-sited Y, U, V codes of ``pix_fmt`` (float, any equal shape S) -> (3, *S) float32 RGB in [0, 1]."""
+    fmt = plane_format(pix_fmt)
+    if fmt.msb_aligned:
+        y, u, v = (p / 64 for p in (y, u, v))
     y_off, y_scale, c_mid, c_scale = _levels(fmt, spec.full_range)
     luma = (y - y_off) / y_scale
-    cb, cr = (chroma - c_mid) / c_scale
+    cb, cr = (u - c_mid) / c_scale, (v - c_mid) / c_scale
     kr, kg, kb = _rgb_matrix(spec)
     r = luma + 2 * (1 - kr) * cr
     b = luma + 2 * (1 - kb) * cb
@@ -183,8 +222,8 @@ def rgb_to_planes(rgb: torch.Tensor, pix_fmt: str, spec: ColourSpec = UNTAGGED) 
     luma = kr * rgb[0] + kg * rgb[1] + kb * rgb[2]
     chroma = torch.stack([(rgb[2] - luma) / (2 * (1 - kb)), (rgb[0] - luma) / (2 * (1 - kr))])
     height, width = luma.shape
-    chroma = _resample(chroma, 2, -(-width >> fmt.chroma_x))
-    chroma = _resample(chroma, 1, -(-height >> fmt.chroma_y))
+    chroma = _resample(chroma, 2, -(-width >> fmt.chroma_x), spec.chroma_siting)
+    chroma = _resample(chroma, 1, -(-height >> fmt.chroma_y), spec.chroma_siting)
     y_off, y_scale, c_mid, c_scale = _levels(fmt, spec.full_range)
     peak = (1 << fmt.bits) - 1
     y_codes = (luma * y_scale + y_off).round_().clamp_(0, peak)

@@ -10,11 +10,14 @@ device and precision they run at.
 :class:`Engine` is the contract the pipeline relies on: ``reset()`` and
 ``restore(frames)``. :class:`RecurrentEngine` and the tiled engines implement
 it with the network; :class:`ArrayEngine` turns any per-frame function (a
-test double, a recorder) into one.
+test double, a recorder) into one. Frames are RGB arrays, or for engines with
+``takes_planes`` also :class:`~.frames.YuvFrame` (the device colour path, see
+:mod:`.frames`).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Iterable, Iterator, Protocol, runtime_checkable
 
 import numpy as np
@@ -22,15 +25,22 @@ import torch
 import torch.nn.functional as F
 
 from ..models import STFAN, STFANState
+from .frames import Frame, YuvFrame
 from .graphs import GraphBackend, GraphedModel
 from .streaming import restore_array, stream_arrays
+from .timing import active
 
 MULTIPLE = 4
 
 
 @runtime_checkable
 class Engine(Protocol):
-    """What the pipeline needs of an engine: a stream of (H, W, 3) uint8/uint16 RGB frames in, restored out."""
+    """What the pipeline needs of an engine: a stream of (H, W, 3) uint8/uint16 RGB frames in, restored out.
+
+    An engine whose ``takes_planes`` attribute is true also takes
+    :class:`~.frames.YuvFrame` items and gives back, for each, a YuvFrame in its
+    ``target`` layout (see :mod:`.frames`); the pipeline hands them only to such engines.
+    """
 
     def reset(self) -> None:
         """Forget the recurrence: the next frame starts a new clip (or shot)."""
@@ -43,8 +53,19 @@ class Engine(Protocol):
         """
 
 
+def takes_planes(engine: object) -> bool:
+    """Whether ``engine`` accepts :class:`~.frames.YuvFrame` items (see :class:`Engine`)."""
+    return bool(getattr(engine, "takes_planes", False))
+
+
 class ArrayEngine:
-    """An :class:`Engine` made of a per-frame ``process_array``; subclasses define it (and ``reset``)."""
+    """An :class:`Engine` made of a per-frame ``process_array``; subclasses define it (and ``reset``).
+
+    ``process_array`` always sees RGB: a :class:`~.frames.YuvFrame` is converted
+    on the CPU before it and back to the target's planes after it.
+    """
+
+    takes_planes = True
 
     def reset(self) -> None:
         pass
@@ -52,8 +73,22 @@ class ArrayEngine:
     def process_array(self, frame: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def restore(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-        return (self.process_array(frame) for frame in frames)
+    def restore(self, frames: Iterable[Frame]) -> Iterator[Frame]:
+        times = active()
+        for frame in frames:
+            started = time.perf_counter()
+            planes = isinstance(frame, YuvFrame)
+            rgb = frame.to_rgb() if planes else frame
+            converted = time.perf_counter()
+            out = self.process_array(rgb)
+            restored = time.perf_counter()
+            if planes:
+                out = frame.restored(out)
+            if times is not None:  # the conversions count as upload and download, the call as the model
+                times.add("upload", converted - started)
+                times.add("model", restored - converted)
+                times.add("download", time.perf_counter() - restored)
+            yield out
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -72,6 +107,8 @@ class RecurrentEngine:
     always pass and receive RGB. Call :meth:`reset` at the start of every clip
     (or shot) so one clip's memory does not leak into the next.
     """
+
+    takes_planes = True
 
     def __init__(
         self,
@@ -126,6 +163,6 @@ class RecurrentEngine:
         """Restore one (H, W, 3) RGB frame of dtype uint8 or uint16; returns the same dtype."""
         return restore_array(self, frame)
 
-    def restore(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def restore(self, frames: Iterable[Frame]) -> Iterator[Frame]:
         """Restore a stream of frames with one frame queued on the device (see :mod:`.streaming`)."""
         return stream_arrays(self, frames)

@@ -1,9 +1,10 @@
-"""Integer frames to and from the device, and a stream of them through an engine with the GPU kept busy.
+"""Frames to and from the device, and a stream of them through an engine with the GPU kept busy.
 
-The one integer<->float conversion of the tool lives here: an (H, W, 3) uint8 or
-uint16 RGB frame crosses to the device as integers (uint16 as int16 bits: int16
-is a full torch type on every device, uint16 is not), becomes (3, H, W) float in
-[0, 1] there, and comes back rounded to the same integer type.
+A frame is an RGB array or a :class:`~.frames.YuvFrame` (see :mod:`.frames`,
+which also holds the integer <-> float conversion). Either crosses to the
+device as integers and becomes (3, H, W) float RGB in [0, 1] there; the
+engine's result comes back as the same kind: a rounded RGB array of the same
+integer type, or the encoder's planes.
 :meth:`RecurrentEngine.process_array <deblur_cli.inference.engine.RecurrentEngine.process_array>`
 (one frame, waits for it) and :func:`stream_arrays` (many) both use it.
 
@@ -11,20 +12,31 @@ Why stream: waiting for each frame's result before uploading the next leaves the
 GPU idle while the CPU decodes and encodes. :func:`stream_arrays` queues frame t
 (upload, network, conversion back to integers, download) before it waits for
 frame t-1, so the GPU works on frame t while the caller encodes frame t-1. On
-CUDA, uploads and downloads go through pinned host buffers with ``non_blocking``
-copies and the only wait per frame is on an event recorded after the previous
-frame's download. The same code runs on the CPU without pinning or events.
+CUDA, uploads and downloads go through pinned host buffers, reused (two per
+plane and shape, taken in turn), with ``non_blocking`` copies, and the only
+wait per frame is on an event recorded after the previous frame's download.
+The same code runs on the CPU without pinning or events.
+
+Where a run collects stage times (:func:`.timing.active`), each frame adds
+its upload, model and download seconds: host time on the CPU; on CUDA, the
+device's time between events recorded in the stream, read once the frame's
+result has been waited for anyway.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 import torch
 
-_UINT16_MASK = 0xFFFF
+from .colour import planes_to_rgb, rgb_to_planes
+from .frames import Frame, PlaneLayout, YuvFrame, as_bits, bits_dtype, check_frame, to_float, to_integer
+from .timing import StageTimes, active
+
+__all__ = ["StepEngine", "check_frame", "restore_array", "stream_arrays", "to_float", "to_integer"]
 
 
 class StepEngine(Protocol):
@@ -35,30 +47,19 @@ class StepEngine(Protocol):
     def step(self, frame: torch.Tensor) -> torch.Tensor: ...
 
 
-@dataclass
-class _Pending:
-    """A frame whose result is being copied back to the host."""
-
-    host: torch.Tensor  # (H, W, 3) uint8 or int16 (uint16 bits)
-    ready: torch.cuda.Event | None
-    dtype: np.dtype
-
-    def result(self) -> np.ndarray:
-        if self.ready is not None:
-            self.ready.synchronize()
-        out = self.host.numpy().copy()  # the host buffer is reused two frames later
-        return out.view(np.uint16) if self.dtype == np.uint16 else out
-
-
 class _PinnedRing:
-    """Two pinned host buffers per (shape, dtype), used alternately (CUDA only)."""
+    """Two pinned host buffers per (slot, shape, dtype), used alternately (CUDA only).
+
+    ``slot``: which plane of a frame (0 for an RGB frame), so that two planes of
+    one frame with the same shape (U and V) never share a buffer.
+    """
 
     def __init__(self) -> None:
         self._buffers: dict[tuple, list[torch.Tensor]] = {}
         self._turn: dict[tuple, int] = {}
 
-    def next(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        key = (shape, dtype)
+    def next(self, shape: tuple[int, ...], dtype: torch.dtype, slot: int = 0) -> torch.Tensor:
+        key = (slot, shape, dtype)
         if key not in self._buffers:
             self._buffers[key] = [torch.empty(shape, dtype=dtype, pin_memory=True) for _ in range(2)]
             self._turn[key] = 0
@@ -67,67 +68,129 @@ class _PinnedRing:
         return self._buffers[key][turn]
 
 
-def check_frame(frame: np.ndarray) -> None:
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype not in (np.uint8, np.uint16):
-        raise ValueError(f"expected an (H, W, 3) uint8 or uint16 RGB frame, got {frame.dtype} {frame.shape}")
+class _Clock:
+    """Stage marks of one frame: perf_counter stamps on the CPU, CUDA events (timing on) in the stream."""
+
+    def __init__(self, cuda: bool) -> None:
+        self.cuda = cuda
+        self.marks: list = []
+
+    def mark(self) -> None:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self.marks.append(event)
+        else:
+            self.marks.append(time.perf_counter())
+
+    def seconds(self) -> list[float]:
+        """Seconds between consecutive marks (on CUDA: call once the last event has completed)."""
+        pairs = zip(self.marks, self.marks[1:])
+        if self.cuda:
+            return [a.elapsed_time(b) / 1000.0 for a, b in pairs]
+        return [b - a for a, b in pairs]
 
 
-def from_uint16_bits(t: torch.Tensor) -> torch.Tensor:
-    """int16 tensor holding uint16 samples (their bits) -> int32 values 0..65535; other integer types unchanged."""
-    return t.to(torch.int32).bitwise_and_(_UINT16_MASK) if t.dtype == torch.int16 else t
+@dataclass
+class _Pending:
+    """A frame whose result is being copied back to the host."""
+
+    host: list[torch.Tensor]  # (H, W, 3) RGB, or the target's planes; uint8 or int16 (uint16 bits)
+    ready: torch.cuda.Event | None
+    kind: np.dtype | PlaneLayout  # what the result is: an RGB array of this type, or planes in this layout
+    clock: _Clock | None = None
+    times: StageTimes | None = None
+
+    def result(self) -> Frame:
+        started = time.perf_counter()
+        if self.ready is not None:
+            self.ready.synchronize()
+        arrays = [h.numpy().copy() for h in self.host]  # the host buffers are reused two frames later
+        if isinstance(self.kind, PlaneLayout):
+            out: Frame = YuvFrame(tuple(a.view(self.kind.dtype) for a in arrays), self.kind, self.kind)
+        else:
+            out = arrays[0].view(self.kind)
+        if self.times is not None and self.clock is not None:
+            upload, model, download = self.clock.seconds()
+            if not self.clock.cuda:  # on the CPU, copying the result out is part of the download
+                download += time.perf_counter() - started
+            for stage, seconds in (("upload", upload), ("model", model), ("download", download)):
+                self.times.add(stage, seconds)
+        return out
 
 
-def to_uint16_bits(t: torch.Tensor) -> torch.Tensor:
-    """Integer-valued tensor (0..65535) -> int16 holding the uint16 bits (for numpy's ``.view(np.uint16)``)."""
-    return t.to(torch.int32).to(torch.int16)
+def _upload(frame: Frame, device: torch.device, uploads: _PinnedRing | None) -> torch.Tensor:
+    """The frame as (3, H, W) float32 RGB in [0, 1] on ``device``."""
+    if not isinstance(frame, YuvFrame):
+        check_frame(frame)
+        staging = None if uploads is None else uploads.next(frame.shape, bits_dtype(frame.dtype))
+        return to_float(frame, device, staging)
+    planes = []
+    for slot, plane in enumerate(frame.planes):
+        bits = as_bits(plane)  # a strided view of the decoder's memory is fine: copy_ takes strides
+        if uploads is not None:
+            bits = uploads.next(tuple(bits.shape), bits.dtype, slot).copy_(bits)
+        planes.append(bits.to(device, non_blocking=True))
+    return planes_to_rgb(planes, frame.layout.pix_fmt, frame.layout.spec)
 
 
-def to_float(frame: np.ndarray, device: torch.device, uploads: _PinnedRing | None = None) -> torch.Tensor:
-    """(H, W, 3) uint8/uint16 -> (3, H, W) float32 in [0, 1] on ``device`` (integers cross the bus)."""
-    check_frame(frame)
-    peak = float(np.iinfo(frame.dtype).max)
-    bits = torch.from_numpy(np.ascontiguousarray(frame.view(np.int16) if frame.dtype == np.uint16 else frame))
-    if uploads is not None:
-        bits = uploads.next(tuple(bits.shape), bits.dtype).copy_(bits)
-    x = from_uint16_bits(bits.to(device, non_blocking=True))
-    return x.permute(2, 0, 1).to(torch.float32) / peak
+def _integers(y: torch.Tensor, like: Frame) -> list[torch.Tensor]:
+    """The engine's float RGB as the integers that go back: RGB of the input's type, or the target's planes."""
+    if isinstance(like, YuvFrame):
+        return rgb_to_planes(y, like.target.pix_fmt, like.target.spec)
+    return [to_integer(y, like.dtype)]
 
 
-def to_integer(y: torch.Tensor, dtype: np.dtype) -> torch.Tensor:
-    """(3, H, W) float in [0, 1] -> (H, W, 3) rounded uint8, or uint16 as int16 bits, on y's device."""
-    peak = float(np.iinfo(dtype).max)
-    q = (y.float() * peak).round_()
-    q = q.to(torch.uint8) if dtype == np.uint8 else to_uint16_bits(q)
-    return q.permute(1, 2, 0)
-
-
-def _submit(engine: StepEngine, frame: np.ndarray, uploads: _PinnedRing | None,
-            downloads: _PinnedRing | None) -> _Pending:
-    q = to_integer(engine.step(to_float(frame, engine.device, uploads)), frame.dtype)
-    if downloads is None:
-        return _Pending(q.cpu().contiguous(), None, frame.dtype)
-    host = downloads.next(tuple(q.shape), q.dtype)
-    host.copy_(q, non_blocking=True)
+def _submit(engine: StepEngine, frame: Frame, uploads: _PinnedRing | None,
+            downloads: _PinnedRing | None, times: StageTimes | None = None) -> _Pending:
+    cuda = downloads is not None
+    kind = frame.target if isinstance(frame, YuvFrame) else frame.dtype
+    clock = _Clock(cuda) if times is not None else None
+    if clock:
+        clock.mark()
+    x = _upload(frame, engine.device, uploads)
+    if clock:
+        clock.mark()
+    y = engine.step(x)
+    if clock:
+        clock.mark()
+    device_out = _integers(y, frame)
+    if not cuda:
+        host = [q.cpu().contiguous() for q in device_out]
+        if clock:
+            clock.mark()
+        return _Pending(host, None, kind, clock, times)
+    host = []
+    for slot, q in enumerate(device_out):
+        buffer = downloads.next(tuple(q.shape), q.dtype, slot)
+        buffer.copy_(q, non_blocking=True)
+        host.append(buffer)
+    if clock:
+        clock.mark()  # the last mark doubles as the wait: it follows the downloads in the stream
+        return _Pending(host, clock.marks[-1], kind, clock, times)
     ready = torch.cuda.Event()
     ready.record()
-    return _Pending(host, ready, frame.dtype)
+    return _Pending(host, ready, kind)
 
 
-def restore_array(engine: StepEngine, frame: np.ndarray) -> np.ndarray:
-    """One (H, W, 3) uint8/uint16 frame through ``engine``, waiting for the result."""
+def restore_array(engine: StepEngine, frame: Frame) -> Frame:
+    """One frame (an RGB array or a YuvFrame) through ``engine``, waiting for the result."""
     return _submit(engine, frame, None, None).result()
 
 
-def stream_arrays(engine: StepEngine, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
-    """Restore (H, W, 3) uint8/uint16 RGB frames in order, keeping one frame queued on the device.
+def stream_arrays(engine: StepEngine, frames: Iterable[Frame]) -> Iterator[Frame]:
+    """Restore frames in order (RGB arrays, or YuvFrames; see :mod:`.frames`), one frame queued on the device.
 
-    Each yielded array is the caller's own (not a reused buffer).
+    Each yielded frame is the caller's own (not a reused buffer), of the kind
+    its input was: an RGB array of the same type, or a YuvFrame in the input's
+    target layout. Adds stage times to the calling thread's active clock, if any.
     """
+    times = active()
     pinned = engine.device.type == "cuda"
     uploads, downloads = (_PinnedRing(), _PinnedRing()) if pinned else (None, None)
     pending: _Pending | None = None
     for frame in frames:
-        current = _submit(engine, frame, uploads, downloads)
+        current = _submit(engine, frame, uploads, downloads, times)
         if pending is not None:
             yield pending.result()
         pending = current

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+import numpy as np
 from av.sidedata.sidedata import Type as SideDataType
 from av.video.reformatter import Interpolation
 
@@ -151,3 +152,82 @@ def tag(target, colour: ColourInfo) -> None:
     target.color_trc = colour.trc
     target.colorspace = colour.matrix
     target.color_range = colour.range
+
+
+def _plane_layout(frame: av.VideoFrame) -> tuple[np.dtype, list[int]]:
+    """Sample type of the frame's planes and how many components each plane interleaves."""
+    components = frame.format.components
+    dtype = np.dtype(np.uint16 if max(c.bits for c in components) > 8 else np.uint8)
+    counts = [0] * len(frame.planes)
+    for component in components:
+        counts[component.plane] += 1
+    return dtype, counts
+
+
+def frame_planes(frame: av.VideoFrame) -> list[np.ndarray] | None:
+    """The frame's planes as numpy views of its memory, line padding cut off (nothing is converted or copied).
+
+    Y (H, W), then U and V (h, w), or one (h, w, 2) plane where the format
+    interleaves them (nv12, p010le); uint16 above 8 bits. None where the memory
+    cannot be viewed so (a hardware frame, bottom-up lines).
+    """
+    if frame.format.name.startswith("pal") or any(p.line_size <= 0 for p in frame.planes):
+        return None
+    dtype, counts = _plane_layout(frame)
+    planes = []
+    for plane, count in zip(frame.planes, counts):
+        try:
+            rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+        except (TypeError, ValueError):  # hardware frames have no buffer to view
+            return None
+        rows = rows[:, : plane.width * count]
+        planes.append(rows.reshape(plane.height, plane.width, count) if count > 1 else rows)
+    return planes
+
+
+def planes_to_frame(planes, pix_fmt: str, colour: ColourInfo) -> av.VideoFrame:
+    """A ``pix_fmt`` frame holding ``planes`` (as :func:`frame_planes` gives them), tagged as ``colour``."""
+    frame = av.VideoFrame(planes[0].shape[1], planes[0].shape[0], pix_fmt)
+    dtype, _ = _plane_layout(frame)
+    for plane, array in zip(frame.planes, planes):
+        rows = np.frombuffer(plane, dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+        flat = array.reshape(array.shape[0], -1)
+        rows[:, : flat.shape[1]] = flat
+    tag(frame, colour)
+    return frame
+
+
+_PROBE_SIZE, _PROBE_AT, _PROBE_SWING = 24, 5, 40  # frame side, chroma sample of the impulse, its height (8-bit codes)
+
+
+def chroma_siting(frame: av.VideoFrame) -> tuple[float, float]:
+    """Where swscale puts ``frame``'s chroma samples: (x, y) of chroma sample (0, 0), in luma pixels.
+
+    (0.5, 0.5) is centred (swscale's default), (0, 0.5) left-sited (what H.264,
+    HEVC and MPEG-2 decoders report unless the stream says otherwise), (0, 0)
+    top-left. PyAV does not expose ``AVFrame.chroma_location``, so it is measured:
+    ``reformat`` to a small size makes a frame of our own with the same
+    properties; one chroma impulse in it is converted by swscale (as
+    :func:`frame_to_rgb` converts), and the centre of the response is where that
+    chroma sample sits. A format without subsampling answers (0, 0).
+    """
+    fmt = frame.format
+    planes = frame_planes(frame)
+    if planes is None or planes[1].shape[:2] == planes[0].shape:
+        return 0.0, 0.0
+    probe = frame.reformat(width=_PROBE_SIZE, height=_PROBE_SIZE)
+    luma, *chroma = frame_planes(probe)
+    bits = max(c.bits for c in fmt.components)
+    lift = (luma.dtype.itemsize * 8 - bits) if fmt.name.startswith("p0") else 0  # p010: samples in the high bits
+    mid = (1 << (bits - 1)) << lift
+    luma[:] = mid
+    for plane in chroma:
+        plane[:] = mid
+    at = (_PROBE_AT, _PROBE_AT) + ((0,) if chroma[0].ndim == 3 else ())  # U of an interleaved plane
+    chroma[0][at] += (_PROBE_SWING << (bits - 8)) << lift
+    rgb = frame_to_rgb(probe, ColourInfo(matrix=MATRIX_BT709, range=RANGE_LIMITED), "rgb48le")
+    response = rgb[..., 2].astype(np.float64) - float(rgb[0, 0, 2])  # blue follows U
+    steps = (luma.shape[1] / chroma[0].shape[1], luma.shape[0] / chroma[0].shape[0])
+    x = (response.sum(axis=0) * np.arange(_PROBE_SIZE)).sum() / response.sum()
+    y = (response.sum(axis=1) * np.arange(_PROBE_SIZE)).sum() / response.sum()
+    return tuple(round((centre - _PROBE_AT * step) * 4) / 4 for centre, step in zip((x, y), steps))

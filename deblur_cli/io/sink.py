@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import math
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import av
 
 from ..errors import OutputError
 from .chapters import Chapter
-from .colour import ColourInfo, output_colour, rgb_to_frame, tag
+from .colour import ColourInfo, output_colour, planes_to_frame, rgb_to_frame, tag
 from .encode_plan import MP4_LIKE, MUXER_FOR_SUFFIX, EncoderPlan, plan_encoder
 from .passthrough import Passthrough
 from .probe import VideoFacts, describe_error
@@ -66,6 +67,7 @@ class VideoSink:
         self.colour: ColourInfo = output_colour(facts.colour, facts.is_rgb)
         self.rgb_format = "rgb48le" if facts.bit_depth > 8 else "rgb24"
         self.frames_written = 0
+        self.colour_seconds = 0.0  # spent turning what write() was given into the encoder's frames
         self._last_pts: int | None = None
         container_options = {}
         self.time_base = facts.time_base
@@ -147,9 +149,19 @@ class VideoSink:
         self._last_pts = pts
         return pts
 
-    def write(self, rgb, pts: int | None, time_base: Fraction | None) -> None:
-        """Encode one restored RGB array at the input frame's timestamp, muxing copied streams up to it."""
-        frame = rgb_to_frame(rgb, self.rgb_format, self.plan.pix_fmt, self.colour)
+    def write(self, picture, pts: int | None, time_base: Fraction | None) -> None:
+        """Encode one restored picture at the input frame's timestamp, muxing copied streams up to it.
+
+        ``picture``: an (H, W, 3) RGB array in :attr:`rgb_format` (converted here
+        with swscale), or a tuple of the planes of the plan's pixel format in the
+        output's colour (as :func:`.colour.frame_planes` gives them; only copied in).
+        """
+        started = time.perf_counter()
+        if isinstance(picture, tuple):
+            frame = planes_to_frame(picture, self.plan.pix_fmt, self.colour)
+        else:
+            frame = rgb_to_frame(picture, self.rgb_format, self.plan.pix_fmt, self.colour)
+        self.colour_seconds += time.perf_counter() - started
         frame.pts = self._output_pts(pts, time_base)
         frame.time_base = self.time_base
         self._mux_video(self.stream.encode(frame))

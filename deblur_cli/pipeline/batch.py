@@ -62,7 +62,16 @@ class FileOutcome:
     warnings: list[str] = field(default_factory=list)
     cuts: list[int] = field(default_factory=list)  # frame indices where a new shot starts
     frames_out: Path | None = None
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (VideoResult.stages)
+    colour: str = ""  # the colour path: "cpu" or "device" (VideoResult.colour)
     exception: DeblurError | None = field(default=None, repr=False, compare=False)  # what a lone input re-raises
+
+    @classmethod
+    def finished(cls, input: Path, output: Path, result: VideoResult, device: str) -> "FileOutcome":
+        """The outcome of a file that was written."""
+        return cls(input, output, "done", result.frames, result.seconds, result.fps, device,
+                   warnings=list(result.warnings), cuts=list(result.cuts), frames_out=result.frames_out,
+                   stages=dict(result.stages), colour=result.colour)
 
 
 def is_video_name(path: Path) -> bool:
@@ -138,9 +147,7 @@ def run_files(
 
     def done(index: int, result: VideoResult, device: str) -> None:
         src, dst, _ = jobs[index]
-        outcomes[index] = FileOutcome(src, dst, "done", result.frames, result.seconds, result.fps, device,
-                                      warnings=list(result.warnings), cuts=list(result.cuts),
-                                      frames_out=result.frames_out)
+        outcomes[index] = FileOutcome.finished(src, dst, result, device)
 
     def failed(index: int, exc: BaseException, device: str, split: bool = False) -> bool:
         """Record a file that failed or was interrupted; True when the worker must stop (after a stop only)."""

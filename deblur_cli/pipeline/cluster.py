@@ -198,9 +198,7 @@ class _Driver:
         with self.reporter.file(job.input.name) as bar:
             bar.on_start(result.frames)
             bar.on_frame(result.frames)
-        self.outcomes[index] = FileOutcome(job.input, job.output, "done", result.frames, result.seconds, result.fps,
-                                           f"ray:{device}", warnings=list(result.warnings), cuts=list(result.cuts),
-                                           frames_out=result.frames_out)
+        self.outcomes[index] = FileOutcome.finished(job.input, job.output, result, f"ray:{device}")
 
     def _failed(self, index: int, exc: BaseException) -> None:
         job = self.jobs[index]

@@ -56,6 +56,9 @@ class VideoOptions:
     segment: float = DEFAULT_SEGMENT_S
     warmup: int = DEFAULT_WARMUP
     resume: bool = True
+    # Where YUV <-> RGB happens: "auto" on the engine's device when it is CUDA, "on" there whatever the device
+    # (where the run allows it), "off" on the CPU with swscale (see pipeline.reading).
+    device_colour: str = "auto"
 
     def __post_init__(self) -> None:
         if self.compare is not None and self.compare not in MODES:
@@ -63,6 +66,8 @@ class VideoOptions:
         if not (isinstance(self.segment, (int, float)) and 0 <= self.segment < float("inf")):
             raise OptionError(f"--segment must be a number of seconds, 0 or more (0: no segments), "
                               f"got {self.segment!r}")
+        if self.device_colour not in ("auto", "on", "off"):
+            raise OptionError(f"device colour must be auto, on or off, got {self.device_colour!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise OptionError(f"warm-up must be a whole number of frames, 0 or more, got {self.warmup!r}")
         self.span  # noqa: B018 -- parses --start/--duration now

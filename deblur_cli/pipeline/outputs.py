@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..inference.engine import Engine
+from ..inference.frames import Frame, YuvFrame
 from ..io.atomic import atomic_output, check_output, remove_stale_temporaries
 from ..io.chapters import Extras, plan_extras
 from ..io.copy_plan import CopyPlan, plan_copy
@@ -38,6 +39,18 @@ class RunSpec:
     engine: Engine
     options: VideoOptions
     frames_out: Path | None
+
+
+def for_sink(frame: Frame):
+    """What :meth:`VideoSink.write` takes for a frame: the RGB array, or a YuvFrame's planes."""
+    return frame.planes if isinstance(frame, YuvFrame) else frame
+
+
+def attach_sink(outputs: Outputs, sink: VideoSink) -> Outputs:
+    """``outputs`` that write to ``sink``: it may take planes in its pixel format, and times its colour work."""
+    outputs.colour_seconds = lambda: sink.colour_seconds
+    outputs.planes = (sink.plan.pix_fmt, sink.colour)
+    return outputs
 
 
 def _names(source: VideoSource | FrameSequence) -> Callable[[], str | None]:
@@ -110,6 +123,7 @@ def open_outputs(stack: ExitStack, source: VideoSource | FrameSequence, run: Run
         return writer, _names(source)
 
     restored = frame_writer(frames_out) if frames_out else None
+    sink = None
     if to_folder:
         main_writer, main_name = frame_writer(output_path)
         write_main, finish_main = (lambda shown, pts, time_base: main_writer.write(shown, main_name())), (lambda: None)
@@ -122,9 +136,11 @@ def open_outputs(stack: ExitStack, source: VideoSource | FrameSequence, run: Run
         write_main, finish_main, rgb_format = sink.write, sink.finish, sink.rgb_format
 
     def write(restored_frame, shown, pts, time_base) -> None:
-        write_main(shown, pts, time_base)
+        write_main(for_sink(shown), pts, time_base)  # planes only where the sink takes them (outputs.planes)
         if restored is not None:
-            restored[0].write(restored_frame, restored[1]())
+            restored[0].write(restored_frame.to_rgb() if isinstance(restored_frame, YuvFrame) else restored_frame,
+                              restored[1]())
 
-    return Outputs(write, finish_main, output_path), rgb_format, passthrough
+    outputs = Outputs(write, finish_main, output_path)
+    return (attach_sink(outputs, sink) if sink is not None else outputs), rgb_format, passthrough
 

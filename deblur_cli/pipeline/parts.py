@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..inference.engine import Engine
+from ..inference.timing import StageTimes
 from ..io.atomic import atomic_output
 from ..io.concat import part_plan
 from ..io.sink import EncoderPlan, VideoSink
@@ -25,10 +26,11 @@ from ..io.timespan import EPSILON
 from .compare import compose
 from .journal import sha256_file
 from .options import VideoOptions
+from .outputs import attach_sink, for_sink
+from .reading import CPU, DEVICE, decoded_frames, plane_layouts
 from .scenecut import SceneCutDetector
 from .segments import Segment
 from .stages import Outputs, Stages
-from .video import _decoded
 
 SEEK_MARGINS_S = (0.0, 1.0, 4.0, 16.0, 64.0)  # tried in turn when a container seeks past the warm-up's start
 
@@ -55,6 +57,8 @@ class PartResult:
     seconds: float
     cuts: list[int] = field(default_factory=list)  # indices, within the part, of frames that start a new shot
     warnings: list[str] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (not kept in the journal)
+    colour: str = CPU  # the colour path (pipeline.reading)
 
     def as_record(self, file: str) -> dict:
         return {"file": file, "sha256": self.sha256, "frames": self.frames, "cuts": self.cuts,
@@ -72,7 +76,7 @@ class _PartOutputs:
         if self.first is not None and pts is not None and time_base and pts * time_base < self.first - EPSILON:
             self.skipped += 1
             return
-        self.sink.write(shown, pts, time_base)
+        self.sink.write(for_sink(shown), pts, time_base)
         self.written += 1
 
 
@@ -103,11 +107,13 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
             sink = VideoSink(temp, part_plan(job.plan), shown, None)
             try:
                 outputs = _PartOutputs(sink, first)
-                frames = _decoded(source, sink.rgb_format, warnings, end, job.shift)
+                out = attach_sink(Outputs(outputs.write, sink.finish, job.part), sink)
+                times, layouts = StageTimes(), plane_layouts(options, engine, out, facts)
+                frames = decoded_frames(source, sink.rgb_format, warnings, end, job.shift, layouts, times)
                 engine.reset()
-                stages = Stages(frames, engine, Outputs(outputs.write, sink.finish, job.part),
-                                detector=SceneCutDetector() if options.scene_cuts else None,
-                                compose=partial(compose, mode=options.compare) if options.compare else None)
+                stages = Stages(frames, engine, out, detector=SceneCutDetector() if options.scene_cuts else None,
+                                compose=partial(compose, mode=options.compare) if options.compare else None,
+                                times=times)
                 progress = None if on_frame is None else (lambda _: on_frame(outputs.written))
                 result = stages.run(progress, cancel)
             except BaseException:
@@ -117,4 +123,4 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
         warnings += [note for note in notes if note]
     cuts = [c - outputs.skipped for c in result.cuts if c >= outputs.skipped]
     return PartResult(segment.index, outputs.written, sha256_file(job.part), time.perf_counter() - started,
-                      cuts, warnings)
+                      cuts, warnings, result.stages, CPU if layouts is None else DEVICE)

@@ -5,7 +5,10 @@ that finished, one that failed, and one cut short by Ctrl-C or a signal
 (``totals.interrupted``; the file being worked on then has the status
 ``interrupted`` and the frames it had done). Files a cut-short run never
 reached are not listed; ``totals.planned`` counts them. The path ``-`` writes
-the report to standard output instead.
+the report to standard output instead. ``stages`` (per file and summed in the
+totals) are the seconds each stage took and each thread waited
+(:mod:`deblur_cli.inference.timing`), ``colour_path`` where colour was
+converted (``cpu`` or ``device``: :mod:`.reading`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..inference.timing import STAGES
 from ..io.atomic import write_atomic
 from .batch import FileOutcome, summary_counts
 
@@ -37,7 +41,14 @@ def outcome_record(outcome: FileOutcome) -> dict[str, Any]:
         "device": outcome.device or None,
         "error": outcome.error or None,
         "warnings": list(outcome.warnings),
+        "colour_path": outcome.colour or None,
+        "stages": _seconds(outcome.stages),
     }
+
+
+def _seconds(stages: dict[str, float]) -> dict[str, float]:
+    """Seconds per stage (see :mod:`deblur_cli.inference.timing`), every stage named, in table order."""
+    return {stage: round(stages.get(stage, 0.0), 4) for stage in STAGES}
 
 
 def build_report(outcomes: list[FileOutcome], *, planned: int, interrupted: bool = False) -> dict[str, Any]:
@@ -53,9 +64,15 @@ def build_report(outcomes: list[FileOutcome], *, planned: int, interrupted: bool
         "seconds": round(sum(o.seconds for o in outcomes), 3),
         "scene_cuts": sum(len(o.cuts) for o in outcomes),
         "interrupted": interrupted,
+        "stages": _seconds(total_stages(outcomes)),
     }
     return {"report_version": REPORT_VERSION, "tool": f"stfan-deblur {__version__}",
             "files": [outcome_record(o) for o in outcomes], "totals": totals}
+
+
+def total_stages(outcomes: list[FileOutcome]) -> dict[str, float]:
+    """Seconds per stage summed over the files."""
+    return {stage: sum(o.stages.get(stage, 0.0) for o in outcomes) for stage in STAGES}
 
 
 STDOUT = "-"

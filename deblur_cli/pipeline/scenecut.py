@@ -46,6 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..inference.frames import Frame, YuvFrame
+
 THUMB_LONG_SIDE = 32  # cells along the frame's long side
 SAMPLES_PER_CELL = 6  # strided samples per cell and axis: enough for a stable area average
 MAX_SHIFT = 2  # cells the structure comparison may shift to absorb shake and pans
@@ -79,9 +81,9 @@ def _cell_edges(length: int, cells: int) -> np.ndarray:
     return np.linspace(0, length, cells + 1).round().astype(np.int64)[:-1]
 
 
-def frame_signature(frame: np.ndarray) -> FrameSignature:
-    """Thumbnail and chroma histogram of an (H, W, 3) uint8/uint16 RGB frame."""
-    if frame.ndim != 3 or frame.shape[2] != 3:
+def frame_signature(frame: Frame) -> FrameSignature:
+    """Thumbnail and chroma histogram of an (H, W, 3) uint8/uint16 RGB frame (or a YuvFrame: its samples' RGB)."""
+    if len(frame.shape) != 3 or frame.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB frame, got shape {frame.shape}")
     h, w = frame.shape[:2]
     long_side = max(h, w)
@@ -91,7 +93,10 @@ def frame_signature(frame: np.ndarray) -> FrameSignature:
     # A strided read keeps the cost independent of resolution; the area average
     # over SAMPLES_PER_CELL**2 samples per cell is as stable as a full one.
     step = max(1, min(h // (cells_h * SAMPLES_PER_CELL), w // (cells_w * SAMPLES_PER_CELL)))
-    rgb = frame[::step, ::step].astype(np.float32) * (1.0 / np.iinfo(frame.dtype).max)
+    if isinstance(frame, YuvFrame):
+        rgb = frame.strided_rgb(step)
+    else:
+        rgb = frame[::step, ::step].astype(np.float32) * (1.0 / np.iinfo(frame.dtype).max)
     luma = rgb @ LUMA_WEIGHTS
 
     sh, sw = luma.shape
@@ -173,8 +178,8 @@ class SceneCutDetector:
         self._since_cut = self.min_gap  # a cut may come as soon as there is a previous frame
         self.last_score = None
 
-    def is_cut(self, frame: np.ndarray) -> bool:
-        """Whether ``frame`` (H, W, 3 uint8/uint16 RGB) starts a new shot."""
+    def is_cut(self, frame: Frame) -> bool:
+        """Whether ``frame`` (H, W, 3 uint8/uint16 RGB, or a YuvFrame) starts a new shot."""
         signature = frame_signature(frame)
         previous, self._previous = self._previous, signature
         if previous is None:

@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from ..errors import Interrupted, exit_code_of, stopped_by
 from ..inference.engine import Engine
+from ..inference.timing import StageTimes
 from ..io.atomic import atomic_output, remove_quietly, remove_stale_temporaries
 from ..io.concat import join_parts, part_suffix
 from ..io.passthrough import Window
@@ -32,6 +33,7 @@ from . import journal as jr
 from .options import VideoOptions
 from .outputs import VideoOutputPlan, open_passthrough, plan_video_output
 from .parts import PartJob, PartResult, make_part
+from .reading import CPU
 from .segments import plan_segments, scan
 from .video import VideoResult
 
@@ -57,6 +59,7 @@ class SplitVideo:
         self.warnings = warnings
         self.started = time.perf_counter()
         self.frames_made = 0
+        self.times, self.colours = StageTimes(), set()  # of the parts made by this run
         self._lock = threading.Lock()
 
     @property
@@ -121,6 +124,8 @@ class SplitVideo:
         with self._lock:
             self.journal.parts[result.index] = result.as_record(job.part.name)
             self.frames_made += result.frames
+            self.times.merge(result.stages)
+            self.colours.add(result.colour)
             jr.save(self.folder, self.journal)
             return len(self.all_jobs) - len(self.journal.parts)
 
@@ -158,7 +163,8 @@ class SplitVideo:
         remove_quietly(self.folder)
         seconds = time.perf_counter() - self.started
         fps = self.frames_made / seconds if seconds > 0 else 0.0
-        return VideoResult(self.input, self.output, offset, seconds, fps, warnings, cuts)
+        return VideoResult(self.input, self.output, offset, seconds, fps, warnings, cuts,
+                           stages=self.times.as_dict(), colour=",".join(sorted(self.colours)) or CPU)
 
     def release(self) -> None:
         """Leave the work folder (and its parts) for a later run, unlocked."""

@@ -9,24 +9,29 @@ worker after all of them have stopped.
 What runs where: the read thread also scores scene cuts (cheap, and off the
 restoring thread); the restore thread resets the engine's recurrence at a cut
 and builds the before/after composite; the write thread hands each frame to
-the outputs.
+the outputs. Each thread adds the seconds of its stages, and the time it is
+blocked on its queues, to a :class:`~deblur_cli.inference.timing.StageTimes`
+(``StageResult.stages``): the stage that limits a run is the busiest one.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import av
 import numpy as np
 
 from ..errors import Interrupted, OutputError, exit_code_of, stopped_by
 from ..inference.engine import Engine
+from ..inference.frames import Frame
+from ..inference.timing import StageTimes, collecting
 from ..io.probe import describe_error
 from .scenecut import SceneCutDetector
 from .workers import Worker, wait_all
@@ -34,8 +39,8 @@ from .workers import Worker, wait_all
 QUEUE_SIZE = 4  # frames waiting between two stages; bounds memory, enough to overlap the stages
 POLL_S = 0.1  # how often blocked workers and the supervisor look at the stop/cancel flags
 
-# What the read side yields: an (H, W, 3) uint8/uint16 RGB frame and its timestamp.
-TimedFrame = tuple[np.ndarray, "int | None", "Fraction | None"]
+# What the read side yields: a frame (an (H, W, 3) uint8/uint16 RGB array, or a YuvFrame) and its timestamp.
+TimedFrame = tuple[Frame, "int | None", "Fraction | None"]
 
 
 @dataclass
@@ -43,18 +48,22 @@ class Outputs:
     """Where restored frames go. ``write(restored, shown, pts, time_base)`` per frame, then ``finish()``.
 
     ``shown`` is what the main output shows (the before/after composite with
-    ``--compare``, else the restored frame itself).
+    ``--compare``, else the restored frame itself). Frames are RGB arrays, or
+    YuvFrames in ``planes`` (the encoder's pixel format and colour) where that is not None.
     """
 
-    write: Callable[[np.ndarray, np.ndarray, int | None, Fraction | None], None]
+    write: Callable[[Frame, Frame, int | None, Fraction | None], None]
     finish: Callable[[], None]
     name: Path  # for error messages
+    colour_seconds: Callable[[], float] = lambda: 0.0  # of the writes' time, how much went to colour conversion
+    planes: tuple[str, Any] | None = None  # (pix_fmt, io.colour.ColourInfo) the main output takes planes in
 
 
 @dataclass
 class StageResult:
     frames: int = 0
     cuts: list[int] = field(default_factory=list)  # indices of the frames that start a new shot
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (inference.timing.STAGES)
 
 
 class _Stopped(Exception):
@@ -69,9 +78,11 @@ class Stages:
 
     def __init__(self, frames: Iterable[TimedFrame], engine: Engine, outputs: Outputs, *,
                  detector: SceneCutDetector | None = None,
-                 compose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> None:
+                 compose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                 times: StageTimes | None = None) -> None:
         self.frames, self.engine, self.outputs = frames, engine, outputs
         self.detector, self.compose = detector, compose
+        self.times = times if times is not None else StageTimes()  # the frames' producer may add colour_in
         self.result = StageResult()
         self.stop = threading.Event()
         self.decoded: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
@@ -83,25 +94,34 @@ class Stages:
             Worker(self._run, "deblur-encode", (self._write,)),
         ]
 
-    # -- queue helpers that give up when the run is stopping --
-    def _put(self, q: queue.Queue, item) -> None:
-        while True:
-            if self.stop.is_set():
-                raise _Stopped
-            try:
-                q.put(item, timeout=POLL_S)
-                return
-            except queue.Full:
-                continue
+    # -- queue helpers that give up when the run is stopping, and count the time they wait as ``stage`` --
+    def _blocking(self, attempt: Callable[[], Any], stage: str):
+        """``attempt()`` (a queue call with a timeout) until it succeeds or the run stops."""
+        started = time.perf_counter()
+        try:
+            while True:
+                if self.stop.is_set():
+                    raise _Stopped
+                try:
+                    return attempt()
+                except (queue.Full, queue.Empty):
+                    continue
+        finally:
+            self.times.add(stage, time.perf_counter() - started)
 
-    def _get(self, q: queue.Queue):
-        while True:
-            if self.stop.is_set():
-                raise _Stopped
-            try:
-                return q.get(timeout=POLL_S)
-            except queue.Empty:
-                continue
+    def _put(self, q: queue.Queue, item, stage: str) -> None:
+        self._blocking(lambda: q.put(item, timeout=POLL_S), stage)
+
+    def _get(self, q: queue.Queue, stage: str):
+        return self._blocking(lambda: q.get(timeout=POLL_S), stage)
+
+    def _timed_next(self, items: Iterator, stage: str):
+        """The next item of ``items`` (or _END), its time counted as ``stage``."""
+        started = time.perf_counter()
+        try:
+            return next(items, _END)
+        finally:
+            self.times.add(stage, time.perf_counter() - started)
 
     def _run(self, stage: Callable[[], None]) -> None:
         try:
@@ -114,44 +134,65 @@ class Stages:
 
     # -- the stages --
     def _read(self) -> None:
-        for index, (array, pts, time_base) in enumerate(self.frames):
-            cut = self.detector is not None and self.detector.is_cut(array)
+        frames, index = iter(self.frames), 0
+        while (item := self._timed_next(frames, "decode")) is not _END:  # the producer's colour_in comes off later
+            array, pts, time_base = item
+            cut = False
+            if self.detector is not None:
+                with self.times.measure("scene_cuts"):
+                    cut = self.detector.is_cut(array)
             if cut:
                 self.result.cuts.append(index)
-            self._put(self.decoded, (array, pts, time_base, cut))
-        self._put(self.decoded, _END)
+            self._put(self.decoded, (array, pts, time_base, cut), "wait_read_out")
+            index += 1
+        self._put(self.decoded, _END, "wait_read_out")
 
     def _infer(self) -> None:
         pending: deque = deque()  # (original or None, pts, time_base) of the frames handed to the engine, in order
-        engine = self.engine
+        engine, times = self.engine, self.times
 
-        def arrays() -> Iterator[np.ndarray]:
-            while (item := self._get(self.decoded)) is not _END:
+        def arrays() -> Iterator[Frame]:
+            while (item := self._get(self.decoded, "wait_restore_in")) is not _END:
                 array, pts, time_base, cut = item
                 if cut:
                     engine.reset()  # the frame before is already with the engine: the new shot starts clean
                 pending.append((array if self.compose is not None else None, pts, time_base))
                 yield array
 
-        for array in engine.restore(arrays()):
-            original, pts, time_base = pending.popleft()
-            shown = self.compose(original, array) if self.compose is not None else array
-            self._put(self.restored, (array, shown, pts, time_base))
-        self._put(self.restored, _END)
+        with collecting(times):  # the engine adds its upload/model/download split where it can (stream_arrays)
+            results = iter(engine.restore(arrays()))
+            while (array := self._timed_next(results, "engine")) is not _END:
+                original, pts, time_base = pending.popleft()
+                shown = array
+                if self.compose is not None:
+                    with times.measure("compose"):
+                        shown = self.compose(original, array)
+                self._put(self.restored, (array, shown, pts, time_base), "wait_restore_out")
+        self._put(self.restored, _END, "wait_restore_out")
 
     def _write(self) -> None:
         try:
-            while True:
-                item = self._get(self.restored)
-                if item is _END:
-                    break
-                self.outputs.write(*item)
+            while (item := self._get(self.restored, "wait_write_in")) is not _END:
+                with self.times.measure("encode"):  # the sink's colour conversion comes off later
+                    self.outputs.write(*item)
                 self.result.frames += 1
                 self.events.put(("frame", self.result.frames))
-            self.outputs.finish()
+            with self.times.measure("encode"):
+                self.outputs.finish()
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"writing {self.outputs.name} failed: {describe_error(exc)}") from None
         self.events.put(("done", None))
+
+    def _settle_times(self) -> dict[str, float]:
+        """The stage seconds once the workers have stopped: nested measures taken out of the outer ones."""
+        seconds = self.times.seconds
+        seconds["decode"] = max(seconds["decode"] - seconds["colour_in"], 0.0)
+        seconds["colour_out"] += self.outputs.colour_seconds()
+        seconds["encode"] = max(seconds["encode"] - seconds["colour_out"], 0.0)
+        engine = max(seconds.pop("engine", 0.0) - seconds["wait_restore_in"], 0.0)  # the engine's own time
+        if not any(seconds[s] for s in ("upload", "model", "download")):  # an engine that says nothing of it
+            seconds["model"] = engine
+        return self.times.as_dict()
 
     # -- supervision (calling thread) --
     def run(self, on_frame: Callable[[int], None] | None, cancel: threading.Event | None) -> StageResult:
@@ -195,5 +236,6 @@ class Stages:
             self.stop.set()
             # Wait for every worker, even through another Ctrl-C: the outputs must not be closed under them.
             late = wait_all(self.workers, POLL_S)
+            self.result.stages = self._settle_times()
             if late is not None:
                 raise late

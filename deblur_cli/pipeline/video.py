@@ -17,23 +17,22 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
-import av
-
-from ..errors import InputError, Interrupted, exit_code_of, stopped_by
+from ..errors import Interrupted, exit_code_of, stopped_by
 from ..inference.engine import Engine
-from ..io.colour import frame_to_rgb
+from ..inference.timing import StageTimes
 from ..io.passthrough import Window
-from ..io.probe import VideoFacts, describe_error
+from ..io.probe import VideoFacts
 from ..io.sequence import DEFAULT_FPS, FrameSequence
 from ..io.source import VideoSource
-from ..io.timespan import EPSILON, Span
+from ..io.timespan import Span
 from .compare import LABELS, compose
 from .options import VideoOptions, with_settings
 from .outputs import RunSpec, open_outputs
+from .reading import CPU, DEVICE, _part, decoded_frames, plane_layouts
 from .scenecut import SceneCutDetector
-from .stages import QUEUE_SIZE, Stages, TimedFrame
+from .stages import QUEUE_SIZE, Stages
 
 
 @dataclass
@@ -46,43 +45,13 @@ class VideoResult:
     warnings: list[str] = field(default_factory=list)
     cuts: list[int] = field(default_factory=list)  # output frame indices where a new shot starts (engine reset)
     frames_out: Path | None = None  # the folder of restored PNG frames, when asked for
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (inference.timing.STAGES)
+    colour: str = CPU  # where colour was converted: "cpu" (swscale) or "device" (pipeline.reading)
 
 
 def open_source(path: Path, fps: float | str = DEFAULT_FPS) -> VideoSource | FrameSequence:
     """A folder is an image sequence, anything else a video file."""
     return FrameSequence(path, fps) if path.is_dir() else VideoSource(path)
-
-
-def _part(items: Iterable[tuple], end: float | None, shift: Fraction) -> Iterator[tuple]:
-    """(payload, pts, time_base) items before ``end`` seconds, timestamps moved ``shift`` seconds earlier."""
-    for payload, pts, time_base in items:
-        if pts is not None and time_base:
-            if end is not None and pts * time_base >= end - EPSILON:
-                return
-            if shift:
-                pts -= round(shift / time_base)
-        yield payload, pts, time_base
-
-
-def _decoded(source: VideoSource, rgb_format: str, warnings: list[str], end: float | None,
-             shift: Fraction) -> Iterator[TimedFrame]:
-    """The video's frames (from the seek point, up to ``end``) as RGB arrays."""
-    facts = source.facts
-    size = (facts.width, facts.height)
-    for frame, pts, time_base in _part(((f, f.pts, f.time_base) for f in source.frames()), end, shift):
-        resize = None
-        if (frame.width, frame.height) != size:
-            resize = size
-            note = (f"frame size changes mid-stream ({frame.width}x{frame.height}); "
-                    f"such frames were scaled to {size[0]}x{size[1]}")
-            if note not in warnings:
-                warnings.append(note)
-        try:
-            array = frame_to_rgb(frame, facts.colour, rgb_format, resize)
-        except av.error.FFmpegError as exc:
-            raise InputError(f"cannot convert frame {source.frames_decoded} of {facts.path} "
-                             f"({frame.format.name}) to RGB: {describe_error(exc)}") from None
-        yield array, pts, time_base
 
 
 def _expected_frames(facts: VideoFacts, span: Span) -> int | None:
@@ -174,22 +143,26 @@ def _deblur(run: RunSpec, on_start, on_frame, cancel, started: float) -> VideoRe
         with ExitStack() as stack:
             outputs, rgb_format, passthrough = open_outputs(stack, source, run, shown_facts, window, video_start,
                                                             warnings)
+            times, layouts = StageTimes(), None
             if isinstance(source, FrameSequence):
                 frames = _part(source.arrays(), end, shift)
             else:
-                frames = _decoded(source, rgb_format, warnings, end, shift)
+                layouts = plane_layouts(options, run.engine, outputs, facts, run.frames_out)
+                frames = decoded_frames(source, rgb_format, warnings, end, shift, layouts, times)
             run.engine.reset()
             if on_start is not None:
                 on_start(_expected_frames(facts, span))
             stages = Stages(frames, run.engine, outputs, detector=SceneCutDetector() if options.scene_cuts else None,
-                            compose=partial(compose, mode=options.compare, labels=LABELS) if options.compare else None)
+                            compose=partial(compose, mode=options.compare, labels=LABELS) if options.compare else None,
+                            times=times)
             result = stages.run(on_frame, cancel)
         notes = (source.damage_warning(), source.truncation_warning(until=end),
                  passthrough.warning if passthrough else None)
         warnings += [note for note in notes if note]
     seconds = time.perf_counter() - started
     return VideoResult(run.input, run.output, result.frames, seconds,
-                       result.frames / seconds if seconds > 0 else 0.0, warnings, result.cuts, run.frames_out)
+                       result.frames / seconds if seconds > 0 else 0.0, warnings, result.cuts, run.frames_out,
+                       result.stages, CPU if layouts is None else DEVICE)
 
 
 __all__ = ["VideoResult", "VideoOptions", "deblur_video", "open_source", "QUEUE_SIZE"]
