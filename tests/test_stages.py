@@ -272,6 +272,25 @@ def test_json_and_stats_show_the_stages(tmp_path, clip, random_weights):
     assert quiet.exit_code == 0 and "where the time went" not in quiet.stderr
 
 
+def test_libx264_gets_frame_threads_and_the_chosen_preset(tmp_path, clip, monkeypatch):
+    from deblur_cli.io.encode_plan import DEFAULT_PRESET
+
+    sink_plans = []
+    real_init = VideoSink.__init__
+
+    def recording_init(self, path, plan, *args, **kwargs):
+        sink_plans.append(plan)
+        real_init(self, path, plan, *args, **kwargs)
+        sink_plans.append(self.stream.codec_context.thread_type.name)
+
+    monkeypatch.setattr(VideoSink, "__init__", recording_init)
+    deblur_video(clip, tmp_path / "fast.mp4", IdentityEngine())
+    deblur_video(clip, tmp_path / "slow.mp4", IdentityEngine(), preset="medium")
+    (fast, fast_threads), (slow, _) = sink_plans[:2], sink_plans[2:]
+    assert fast.options["preset"] == DEFAULT_PRESET["libx264"] and fast.thread_type == fast_threads == "FRAME"
+    assert slow.options["preset"] == "medium"  # --preset still decides
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_planes_through_a_cuda_engine_match_the_cpu_and_are_timed():
     class CudaIdentity(StepIdentity):

@@ -151,7 +151,7 @@ def facts(clips):
 def test_default_encoders(facts):
     plan = plan_encoder(Path("out.mp4"), facts)
     assert (plan.muxer, plan.codec, plan.pix_fmt) == ("mp4", "libx264", "yuv420p")
-    assert plan.options["crf"] == "18" and plan.options["preset"] == "medium"
+    assert plan.options["crf"] == "18" and plan.options["preset"] == encode_plan.DEFAULT_PRESET["libx264"] == "faster"
     assert plan_encoder(Path("out.webm"), facts).codec == "libvpx-vp9"
     assert plan_encoder(Path("x.MKV"), facts, codec="hevc", crf=22, preset="fast").options["crf"] == "22"
 
@@ -180,7 +180,8 @@ def test_nvenc_falls_back_with_a_reason(facts, monkeypatch):
     plan = plan_encoder(Path("out.mp4"), facts, codec="h264_nvenc", preset="p7")
     if plan.codec == "h264_nvenc":
         pytest.skip("an NVIDIA encoder is usable on this machine")
-    assert plan.codec == "libx264" and plan.options["preset"] == "medium"  # p7 means nothing to x264
+    # p7 means nothing to x264: its default preset applies
+    assert plan.codec == "libx264" and plan.options["preset"] == encode_plan.DEFAULT_PRESET["libx264"]
     assert "h264_nvenc cannot be opened here" in plan.warnings[0] and "libx264 instead" in plan.warnings[0]
     # NVENC present in general but refusing this video (e.g. below its minimum size): same fallback
     monkeypatch.setattr(encode_plan, "encoder_status", lambda name: EncoderStatus(name, True, True))

@@ -36,7 +36,17 @@ CODEC_ALIASES = {
 # Hardware encoders are tried by opening them; when that fails the software twin is used.
 SOFTWARE_TWIN = {"h264_nvenc": "libx264", "hevc_nvenc": "libx265", "av1_nvenc": "libsvtav1"}
 DEFAULT_CRF = {"libx264": 18, "libx265": 18, "libvpx-vp9": 24, "libsvtav1": 28, "nvenc": 19}
-DEFAULT_PRESET = {"libx264": "medium", "libx265": "medium", "libsvtav1": "8", "nvenc": "p5"}
+# libx264's preset without --preset is "faster", not x264's own "medium": on a GPU run the encoder is one of the
+# three threads every frame passes (pipeline.stages) and must keep up with the model (the target is 150 frames/s
+# at 720p). Measured with benchmarks/bench_encoder.py (RESULTS.md, "Encoder preset"): faster encoded 1.3 to 2.1
+# times as fast as medium (1.7x in the median); at the same CRF its files were 2.5 to 5 % larger (veryfast's 12 %
+# smaller to 42 % larger depending on the clip, at a lower PSNR). A CPU run, limited by the model, loses nothing but
+# that size; --preset medium gets it back.
+DEFAULT_PRESET = {"libx264": "faster", "libx265": "medium", "libsvtav1": "8", "nvenc": "p5"}
+# FFmpeg's threading type per encoder. PyAV asks every encoder for slice threads; libx264 then splits each frame
+# into slices. Frame threads (x264's own, its automatic count of 1.5 per core) scale to a GPU machine's 16 cores
+# better and cost only a few frames of delay, which a file-to-file run does not notice.
+THREAD_TYPE = {"libx264": "FRAME"}
 MP4_LIKE = ("mp4", "mov")
 # Encoders whose --preset is a number: the option it sets and the values it takes.
 NUMERIC_PRESET = {"libvpx-vp9": ("cpu-used", "cpu-used 0-8"), "libsvtav1": ("preset", "0-13")}
@@ -71,6 +81,7 @@ class EncoderPlan:
     options: dict[str, str]
     warnings: list[str] = field(default_factory=list)
     sample_aspect_ratio: Fraction | None = None  # written to the output (None: square pixels)
+    thread_type: str | None = None  # FFmpeg threading the encoder is opened with (THREAD_TYPE; None: PyAV's)
 
 
 def muxer_for(path: Path) -> str:
@@ -251,4 +262,4 @@ def plan_encoder(output: Path, facts: VideoFacts, codec: str | None = None,
                         f"{encoder.name} in a {suffix} file; the output shows square pixels "
                         f"(use .mp4/.mov, or --codec libx264)")
         sar = None
-    return EncoderPlan(muxer, encoder.name, pix_fmt, options, warnings, sar)
+    return EncoderPlan(muxer, encoder.name, pix_fmt, options, warnings, sar, THREAD_TYPE.get(encoder.name))

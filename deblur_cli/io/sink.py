@@ -127,6 +127,8 @@ class VideoSink:
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
         stream.options = dict(plan.options)
+        if plan.thread_type:
+            stream.codec_context.thread_type = plan.thread_type
         if plan.muxer == "avi":
             stream.codec_context.max_b_frames = 0  # AVI has no presentation timestamps to reorder by
         tag(stream.codec_context, self.colour)
