@@ -201,6 +201,11 @@ def planes_to_rgb(planes: Sequence[torch.Tensor], pix_fmt: str, spec: ColourSpec
 def codes_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, pix_fmt: str,
                  spec: ColourSpec = UNTAGGED) -> torch.Tensor:
     """Co-sited Y, U, V codes of ``pix_fmt`` (float, any equal shape S) -> (3, *S) float32 RGB in [0, 1]."""
+    return torch.stack(codes_to_channels(y, u, v, pix_fmt, spec)).clamp_(0.0, 1.0)
+
+
+def codes_to_channels(y, u, v, pix_fmt: str, spec: ColourSpec = UNTAGGED) -> tuple:
+    """R, G, B (not clamped) of co-sited float Y, U, V codes: arithmetic only, for tensors or numpy arrays alike."""
     fmt = plane_format(pix_fmt)
     if fmt.msb_aligned:
         y, u, v = (p / 64 for p in (y, u, v))
@@ -211,7 +216,7 @@ def codes_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, pix_fmt: str
     r = luma + 2 * (1 - kr) * cr
     b = luma + 2 * (1 - kb) * cb
     g = (luma - kr * r - kb * b) / kg
-    return torch.stack([r, g, b]).clamp_(0.0, 1.0)
+    return r, g, b
 
 
 def rgb_to_planes(rgb: torch.Tensor, pix_fmt: str, spec: ColourSpec = UNTAGGED) -> list[torch.Tensor]:

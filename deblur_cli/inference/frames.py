@@ -33,7 +33,7 @@ from .colour import (
     UNTAGGED,
     ColourSpec,
     PlaneFormat,
-    codes_to_rgb,
+    codes_to_channels,
     from_uint16_bits,
     plane_format,
     planes_to_rgb,
@@ -159,7 +159,8 @@ class YuvFrame:
         """RGB float32 in [0, 1] of every ``step``-th pixel in each direction (``frame[::step, ::step]``).
 
         Each sample takes the chroma sample that covers it (no filtering): cheap,
-        for measures that look at a frame's overall structure and colours.
+        for measures that look at a frame's overall structure and colours. In
+        numpy: a few thousand samples are not worth PyTorch's thread pool.
         """
         fmt = self.layout.format
         rows = np.arange(0, self.height, step)
@@ -171,8 +172,9 @@ class YuvFrame:
             u, v = uv[..., 0], uv[..., 1]
         else:
             u, v = (p[chroma_rows[:, None], chroma_cols[None, :]] for p in self.planes[1:3])
-        codes = [torch.from_numpy(np.ascontiguousarray(c).astype(np.float32)) for c in (y, u, v)]
-        return codes_to_rgb(*codes, self.layout.pix_fmt, self.layout.spec).permute(1, 2, 0).numpy()
+        codes = [c.astype(np.float32) for c in (y, u, v)]
+        rgb = np.stack(codes_to_channels(*codes, self.layout.pix_fmt, self.layout.spec), axis=-1)
+        return np.clip(rgb, 0.0, 1.0, out=rgb).astype(np.float32, copy=False)
 
 
 Frame = Union[np.ndarray, YuvFrame]  # what an engine's restore takes and gives (see the module doc)
