@@ -231,6 +231,44 @@ def test_each_plane_has_its_own_pinned_buffers(monkeypatch):
     assert len(set(first + second)) == 6 and third == first
 
 
+def test_the_cuda_branch_of_the_stream_runs_with_stand_in_events(monkeypatch):
+    """The CUDA code path (pinned rings, non-blocking copies, events read when a result is collected) on the CPU."""
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *a, pin_memory=False, **kw: real_empty(*a, **kw))
+
+    class Event:
+        done_until = float("-inf")  # what a wait has seen completed: every event recorded before it, in one stream
+
+        def __init__(self, enable_timing=False):
+            self.timing, self.at = enable_timing, None
+
+        def record(self):
+            self.at = time.perf_counter()
+
+        def synchronize(self):
+            Event.done_until = max(Event.done_until, self.at)
+
+        def elapsed_time(self, end):
+            assert self.timing and end.timing and end.at <= Event.done_until, "read only what a wait has completed"
+            return (end.at - self.at) * 1000.0
+
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(streaming, "_is_cuda", lambda device: True)  # CPU tensors, the CUDA way
+    FakeCuda = StepIdentity
+
+    rgb = moving_pattern(1, 32, 24)
+    planes = frame_planes(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="nv12"))
+    frame = YuvFrame(tuple(planes), PlaneLayout("nv12"), PlaneLayout("yuv420p"))
+    times = StageTimes()
+    with collecting(times):
+        out = list(stream_arrays(FakeCuda(delay=0.01), [frame, rgb, frame]))
+    assert [type(o).__name__ for o in out] == ["YuvFrame", "ndarray", "YuvFrame"]
+    assert out[0].layout.pix_fmt == "yuv420p" and [p.shape for p in out[0].planes] == [(24, 32), (12, 16), (12, 16)]
+    assert out[1].dtype == np.uint8 and out[1].shape == (24, 32, 3)
+    assert times.seconds["model"] >= 3 * 0.01 * 0.9 and times.seconds["upload"] > 0
+    assert len(list(stream_arrays(FakeCuda(), [frame, frame]))) == 2  # without a clock: plain events
+
+
 def test_a_segmented_run_adds_up_its_parts(tmp_path):
     from tests.test_segments import SEGMENT, long_clip
 

@@ -173,6 +173,11 @@ def _submit(engine: StepEngine, frame: Frame, uploads: _PinnedRing | None,
     return _Pending(host, ready, kind)
 
 
+def _is_cuda(device: torch.device) -> bool:
+    """Whether frames to ``device`` go through pinned buffers and events (the CUDA way)."""
+    return device.type == "cuda"
+
+
 def restore_array(engine: StepEngine, frame: Frame) -> Frame:
     """One frame (an RGB array or a YuvFrame) through ``engine``, waiting for the result."""
     return _submit(engine, frame, None, None).result()
@@ -186,7 +191,7 @@ def stream_arrays(engine: StepEngine, frames: Iterable[Frame]) -> Iterator[Frame
     target layout. Adds stage times to the calling thread's active clock, if any.
     """
     times = active()
-    pinned = engine.device.type == "cuda"
+    pinned = _is_cuda(engine.device)
     uploads, downloads = (_PinnedRing(), _PinnedRing()) if pinned else (None, None)
     pending: _Pending | None = None
     for frame in frames:
