@@ -3,7 +3,8 @@
 #
 #   benchmarks/gpu_session.sh train   # continue the newest weights for a time, score and judge them (gpu_train.sh)
 #   benchmarks/gpu_session.sh bench   # ceilings, model only (reference/fast/graphs/compile, 540p-2160p), profile,
-#                                     # file to file at 720p, GPU tests; RESULTS.md-ready tables in $OUT/results.md
+#                                     # file to file at 720p with stage tables (colour on the GPU and on the CPU),
+#                                     # GPU tests; RESULTS.md-ready tables in $OUT/results.md
 #
 # Results go to $OUT (default ./gpu-out). Where PyAV is not installed, wheels in
 # .whl/ are installed first (the lent machines have torch and triton, not av).
@@ -55,14 +56,17 @@ elif [ "$phase" = bench ]; then
   step "profile: where the time goes, 720p fp16, fast path (eager: stage timers need it)"
   timeout 40 python3 benchmarks/profile_model.py --size 1280x720 --dtype fp16 --path fast --markdown "$MD" \
     2>&1 | tee "$OUT/profile.txt"
-  step "file to file, 720p fp16 (CUDA graphs on, as run uses them)"
-  timeout 60 python3 benchmarks/bench_file.py --size 1280x720 --frames 300 --fp16 --preset veryfast \
+  step "file to file, 720p fp16 (CUDA graphs on, as run uses them): colour on the GPU, then on the CPU; stage tables"
+  # The encoder runs with run's defaults (libx264 faster, frame threads: io/encode_plan.py). One clip, one warm
+  # engine, two runs (--device-colour auto = on the GPU, off = swscale on the CPU), each with its stage table.
+  timeout 60 python3 benchmarks/bench_file.py --size 1280x720 --frames 300 --fp16 --device-colour auto,off \
     2>&1 | tee "$OUT/bench_file.txt"
-  printf '### File to file\n\n```\n%s\n```\n\n' "$(grep -v '^generated' "$OUT/bench_file.txt")" >> "$MD"
+  printf '### File to file, 720p fp16, with the stage table\n\n%s\n\n' \
+    "$(grep -v '^generated' "$OUT/bench_file.txt")" >> "$MD"
   step "kernels, epilogue, graphs and colour conversion against their references, on the GPU"
   timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py tests/test_epilogue.py \
-    tests/test_device_colour.py tests/test_fac_triton.py -k "not golden and not cpu_tensors" 2>&1 | tail -25 \
-    | tee "$OUT/tests.txt"
+    tests/test_device_colour.py tests/test_fac_triton.py tests/test_stages.py \
+    -k "not golden and not cpu_tensors and (not test_stages or cuda)" 2>&1 | tail -25 | tee "$OUT/tests.txt"
 else
   echo "unknown phase $phase" >&2
   exit 2
