@@ -3,8 +3,12 @@
 The data flow is decode -> recurrent engine -> encode:
 
     from deblur_cli import build_engine, deblur_video
-    engine = build_engine("weights.safetensors", device="cuda", fp16=True)
+    engine = build_engine("weights.safetensors", device="cuda", fp16=True, strength="auto")
     deblur_video("in.mp4", "out.mp4", engine)
+
+(``strength="auto"`` is what ``run`` does: restored where the network clearly
+deblurs, the input kept where it is sharp; leave it out for the network's own
+output, or give a number from 0 to 1 for a uniform blend.)
 
 ``deblur_path`` does what the ``run`` command does (a video, an image
 sequence or a folder of videos, with the JSON report) in one call:
@@ -28,6 +32,7 @@ __version__ = "0.1.0"
 _API = {
     "build_engine": "inference.build",
     "RecurrentEngine": "inference.engine",
+    "StrengthEngine": "inference.strength",
     "Engine": "inference.engine",
     "deblur_video": "pipeline.video",
     "deblur_path": "pipeline.runner",

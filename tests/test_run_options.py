@@ -403,7 +403,7 @@ def test_shell_completion_works_and_is_explained():
     assert words.stdout.split() == ["plain,--compare"]
     modes = run_cli([], env={"_STFAN_DEBLUR_COMPLETE": "bash_complete",
                              "COMP_WORDS": "stfan-deblur in.mp4 --compare ", "COMP_CWORD": "3"})
-    assert modes.stdout.split() == ["plain,side", "plain,split"]
+    assert modes.stdout.split() == ["plain,side", "plain,split", "plain,map"]
     assert "_STFAN_DEBLUR_COMPLETE=bash_source stfan-deblur" in run_cli(["--help"]).stdout
 
 

@@ -77,3 +77,18 @@ class TimeType(click.ParamType):
             return parse_time(value)
         except OptionError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class StrengthType(click.ParamType):
+    """auto, or a number from 0 to 1; parsed by deblur_cli.inference.strength."""
+
+    name = "auto|0..1"
+
+    def convert(self, value, param, ctx):
+        from ..errors import OptionError
+        from ..inference.strength import parse_strength
+
+        try:
+            return parse_strength(value)
+        except OptionError:
+            self.fail(f"{value!r} is not auto or a number from 0 to 1", param, ctx)

@@ -8,7 +8,7 @@ import click
 
 from ..ops import FAC_IMPLS
 from ..pipeline import COMPARE_MODES, DEFAULT_SEGMENT_S
-from .options import GroupedCommand, TimeType, env, grouped
+from .options import GroupedCommand, StrengthType, TimeType, env, grouped
 from .weights_cmd import offline_option, uses_weights, weights_option
 
 io_option, model_option, encoding_option = grouped("Input and output"), grouped("Model"), grouped("Encoding")
@@ -28,6 +28,10 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
                    "if it has a video extension (.mp4, .mkv...), else a folder that receives PNG frames.")
 @weights_option("run", model_option)
 @offline_option("run", model_option)
+@model_option("--strength", type=StrengthType(), default="auto", metavar="auto|0..1", **env("STRENGTH"),
+              help="How much of the restoration is written: auto = per region, where it clearly deblurs "
+                   "(sharp frames and regions keep the input); a number blends uniformly (0 = the input, "
+                   "1 = the network's output alone).")
 @performance_option("--device", default="auto", **env("DEVICE"),
               help="auto, cpu, cuda, cuda:N, or a list (cuda:0,cuda:1) or all: a folder's files and a long "
                    "video's segments are spread over them.")
@@ -45,7 +49,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
               help="Process this long (seconds, or HH:MM:SS[.ms]); audio is cut to the same span at packet boundaries.")
 @io_option("--compare", type=click.Choice(COMPARE_MODES), default=None, **env("COMPARE"),
               help="Make the output a before/after composite: side = input left, restored right (double width); "
-                   "split = left half input, right half restored, with a divider line.")
+                   "split = left half input, right half restored, with a divider line; map = where the "
+                   "restoration was written (--strength): the input in grey, orange where restored.")
 @io_option("--frames-out", type=click.Path(path_type=Path), default=None,
               help="Also write every restored frame (never the --compare composite) as numbered PNGs into this "
                    "folder; the video OUTPUT is written too. For a folder of videos, one sub-folder per video.")
@@ -79,11 +84,11 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
               help="At the end, print where the time went: seconds per stage (decode, colour, upload, model, "
                    "download, encode) and each thread's waits, as --json reports them.")
 @uses_weights
-def run_command(input_path: Path, output_path: Path, weights: str | None, offline: bool, device: str, fp16: bool,
-                crf: int | None, preset: str | None, codec: str | None, start: float | None, duration: float | None,
-                compare: str | None, frames_out: Path | None, json_path: Path | None, fps: float, scene_cuts: bool,
-                tile: int, fac: str, segment: float, resume: bool, ray: str | None, overwrite: bool,
-                quiet: bool, stats: bool) -> None:
+def run_command(input_path: Path, output_path: Path, weights: str | None, offline: bool, strength: float | str,
+                device: str, fp16: bool, crf: int | None, preset: str | None, codec: str | None,
+                start: float | None, duration: float | None, compare: str | None, frames_out: Path | None,
+                json_path: Path | None, fps: float, scene_cuts: bool, tile: int, fac: str, segment: float,
+                resume: bool, ray: str | None, overwrite: bool, quiet: bool, stats: bool) -> None:
     """Deblur INPUT (a video, an image sequence, or a folder of videos) into OUTPUT."""
     from ..errors import BatchInterrupted
     from ..pipeline.runner import deblur_path
@@ -94,6 +99,7 @@ def run_command(input_path: Path, output_path: Path, weights: str | None, offlin
     try:
         summary = deblur_path(
             input_path, output_path, weights=weights, device=device, fp16=fp16, fac=fac, tile=tile or None,
+            strength=strength,
             frames_out=frames_out, json_path=json_path, overwrite=overwrite, reporter=reporter,
             codec=codec, crf=crf, preset=preset, start=start, duration=duration, compare=compare,
             scene_cuts=scene_cuts, fps=fps, segment=segment, resume=resume, ray=ray)

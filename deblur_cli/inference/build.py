@@ -11,11 +11,14 @@ from ..ops import FAC_IMPLS
 from .accelerate import accelerate
 from .devices import resolve_device, resolve_dtype
 from .engine import MULTIPLE, RecurrentEngine
+from .strength import Strength, StrengthEngine, parse_strength
 from .tiling import AutoTiledEngine, TiledEngine, tile_overlap
 
 
-def check_engine_options(fac: str = "auto", tile: int | None = None) -> None:
-    """Refuse an unknown FAC implementation or an unusable tile size before anything is loaded."""
+def check_engine_options(fac: str = "auto", tile: int | None = None, strength: Strength | None = None) -> None:
+    """Refuse an unknown FAC implementation, an unusable tile size or strength before anything is loaded."""
+    if strength is not None:
+        parse_strength(strength)
     if fac not in FAC_IMPLS:
         raise OptionError(f"unknown FAC implementation {fac!r}: use one of {', '.join(FAC_IMPLS)}")
     if tile and (tile < 16 or tile % MULTIPLE):
@@ -23,7 +26,8 @@ def check_engine_options(fac: str = "auto", tile: int | None = None) -> None:
 
 
 def build_engine(weights: str | Path | LoadedWeights | None = None, device: str = "auto", fp16: bool = False,
-                 fac: str = "auto", tile: int | None = None) -> RecurrentEngine:
+                 fac: str = "auto", tile: int | None = None,
+                 strength: Strength | None = None) -> RecurrentEngine | StrengthEngine:
     """A ready engine for ``weights`` (a path, already loaded weights, or None for the default).
 
     ``fac`` ("auto" | "reference" | "triton") and the device's other speed
@@ -32,9 +36,13 @@ def build_engine(weights: str | Path | LoadedWeights | None = None, device: str 
     changes). ``tile``: restore frames in tiles of this many pixels
     (:class:`~deblur_cli.inference.tiling.TiledEngine`, a multiple of 4, at
     least 16); None or 0 means automatic: on CUDA frames are tiled only when
-    they would not fit in free GPU memory, on the CPU never.
+    they would not fit in free GPU memory, on the CPU never. ``strength``:
+    None returns the network's own output (what ``eval`` measures); ``"auto"``
+    or a number in [0, 1] wraps the engine in a
+    :class:`~deblur_cli.inference.strength.StrengthEngine` that blends it with
+    the input (``run`` uses ``"auto"``).
     """
-    check_engine_options(fac, tile)
+    check_engine_options(fac, tile, strength)
     torch_device = resolve_device(device)
     dtype = resolve_dtype(torch_device, fp16)
     loaded = weights if isinstance(weights, LoadedWeights) else load_weights(weights)
@@ -49,11 +57,12 @@ def build_engine(weights: str | Path | LoadedWeights | None = None, device: str 
         engine = RecurrentEngine(model, **settings)
     accelerate(engine, fac)
     engine.weights = loaded.meta
-    engine.identity = engine_identity(loaded, fp16, fac, tile)
-    return engine
+    engine.identity = engine_identity(loaded, fp16, fac, tile, strength)
+    return engine if strength is None else StrengthEngine(engine, strength)
 
 
 def engine_identity(weights: LoadedWeights, fp16: bool = False, fac: str = "auto",
-                    tile: int | None = None) -> dict:
+                    tile: int | None = None, strength: Strength | None = None) -> dict:
     """What of an engine shapes its output, whatever the device: a resumed run must match it (pipeline.journal)."""
-    return {"weights_sha256": weights.meta.sha256, "fp16": bool(fp16), "fac": fac, "tile": tile or None}
+    identity = {"weights_sha256": weights.meta.sha256, "fp16": bool(fp16), "fac": fac, "tile": tile or None}
+    return identity if strength is None else {**identity, "strength": parse_strength(strength)}

@@ -64,6 +64,7 @@ class FileOutcome:
     frames_out: Path | None = None
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (VideoResult.stages)
     colour: str = ""  # the colour path: "cpu" or "device" (VideoResult.colour)
+    strength: float | None = None  # mean weight of the restoration written (see VideoResult.strength)
     exception: DeblurError | None = field(default=None, repr=False, compare=False)  # what a lone input re-raises
 
     @classmethod
@@ -71,7 +72,7 @@ class FileOutcome:
         """The outcome of a file that was written."""
         return cls(input, output, "done", result.frames, result.seconds, result.fps, device,
                    warnings=list(result.warnings), cuts=list(result.cuts), frames_out=result.frames_out,
-                   stages=dict(result.stages), colour=result.colour)
+                   stages=dict(result.stages), colour=result.colour, strength=result.strength)
 
 
 def is_video_name(path: Path) -> bool:

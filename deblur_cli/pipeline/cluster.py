@@ -86,7 +86,8 @@ def _engine(engine_options: EngineOptions):
     key = (engine_options, device)
     if key not in _engines:
         o = engine_options
-        _engines[key] = build.build_engine(o.weights, device=device, fp16=o.fp16, fac=o.fac, tile=o.tile)
+        _engines[key] = build.build_engine(o.weights, device=device, fp16=o.fp16, fac=o.fac, tile=o.tile,
+                                           strength=o.strength)
     return _engines[key], device
 
 

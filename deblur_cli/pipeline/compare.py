@@ -1,25 +1,31 @@
-"""Before/after frames for showing what deblurring did: side by side, or split down the middle.
+"""Before/after frames for showing what deblurring did: side by side, split down the middle, or the strength map.
 
-Both layouts keep frames encodable as yuv420 (which needs even dimensions):
+All layouts keep frames encodable as yuv420 (which needs even dimensions):
 ``side`` doubles the width, which is always even, and keeps the height; ``split``
-keeps the input's size, so it is exactly as encodable as the input. With
+and ``map`` keep the input's size, so they are exactly as encodable as the input.
+``map`` shows where the restoration was written (``--strength``, see
+:mod:`deblur_cli.inference.strength`): the input in dim grey where it was kept,
+tinted orange in proportion to the weight of the restoration. With
 ``labels``, each side gets a small caption in its top corner (:mod:`.labels`).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
 from . import COMPARE_MODES
 from .labels import draw_label, label_size, scale_for
 
-Mode = Literal["side", "split"]
+Mode = Literal["side", "split", "map"]
 MODES = COMPARE_MODES
 DIVIDER_FRACTION = 1 / 480  # divider width relative to the frame width: 4 px at 1920
 DIVIDER_LEVEL = 1.0  # divider brightness as a fraction of full scale (white)
 LABELS = ("input", "restored")  # the captions the pipeline puts on its composites
+MAP_LABELS = ("strength map", "")  # --compare map: one caption
+MAP_TINT = np.array([1.0, 0.55, 0.1], dtype=np.float32)  # --compare map: the colour of "restoration written"
+MAP_GREY = (0.15, 0.45)  # --compare map: the input's luma shown from this dark grey to this light one
 
 
 def divider_width(width: int) -> int:
@@ -39,14 +45,17 @@ def _label(out: np.ndarray, labels: tuple[str, str], width: int, middle: int) ->
 
 
 def compose(before: np.ndarray, after: np.ndarray, mode: Mode = "side",
-            labels: tuple[str, str] | None = None) -> np.ndarray:
-    """One frame showing ``before`` (left) and ``after`` (right).
+            labels: tuple[str, str] | None = None, weights: np.ndarray | None = None) -> np.ndarray:
+    """One frame showing ``before`` (left) and ``after`` (right), or how much of ``after`` was restored.
 
     ``before`` and ``after`` are (H, W, 3) arrays of the same shape and dtype
     (uint8 or uint16). ``side``: (H, 2W, 3), the two frames next to each other.
     ``split``: (H, W, 3), the left half from ``before`` and the right half from
-    ``after``, with a white divider line on the boundary. ``labels``: captions
-    for the two sides (e.g. :data:`LABELS`), drawn where they fit.
+    ``after``, with a white divider line on the boundary. ``map``: (H, W, 3),
+    :func:`weight_view` of ``before`` and ``weights`` ((H, W) in [0, 1], the
+    weight of the restoration in ``after``; None means 1 everywhere).
+    ``labels``: captions for the two sides (e.g. :data:`LABELS`), drawn where
+    they fit.
     """
     if mode not in MODES:
         raise ValueError(f"unknown comparison mode {mode!r}: use one of {', '.join(MODES)}")
@@ -63,6 +72,9 @@ def compose(before: np.ndarray, after: np.ndarray, mode: Mode = "side",
     if mode == "side":
         out = np.concatenate([before, after], axis=1)
         middle = width
+    elif mode == "map":
+        out = weight_view(before, np.ones(before.shape[:2], np.float32) if weights is None else weights)
+        middle = width
     else:
         middle = width // 2
         out = after.copy()
@@ -73,3 +85,28 @@ def compose(before: np.ndarray, after: np.ndarray, mode: Mode = "side",
     if labels is not None:
         _label(out, labels, width, middle)
     return out
+
+
+def weight_view(frame: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``frame``'s luma in dim grey, tinted towards :data:`MAP_TINT` by ``weights`` ((H, W) in [0, 1])."""
+    if weights.shape != frame.shape[:2]:
+        raise ValueError(f"weights {weights.shape} do not match the frame {frame.shape[:2]}")
+    peak = float(np.iinfo(frame.dtype).max)
+    luma = (frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / peak)[..., None]
+    lo, hi = MAP_GREY
+    w = np.clip(weights.astype(np.float32), 0.0, 1.0)[..., None]
+    shown = (lo + (hi - lo) * luma) * (1.0 - w) + w * MAP_TINT * (0.5 + 0.5 * luma)
+    return np.rint(shown * peak).astype(frame.dtype)
+
+
+def composer(mode: Mode, engine: object, labels: bool = True) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """:func:`compose` for ``mode`` as a (before, after) function, captioned when ``labels``.
+
+    For ``map`` it asks ``engine`` for the weights: the pipeline calls it right
+    after ``engine`` returned ``after``, so the engine's ``weight_map()`` is that
+    frame's (an engine without one wrote the restoration everywhere).
+    """
+    if mode != "map":
+        return lambda before, after: compose(before, after, mode, LABELS if labels else None)
+    weight_map = getattr(engine, "weight_map", lambda: None)
+    return lambda before, after: compose(before, after, mode, MAP_LABELS if labels else None, weight_map())

@@ -1,7 +1,7 @@
 """The settings of a run, as two small frozen records passed down instead of long argument lists.
 
 :class:`EngineOptions` say how to build the engine (weights, device, precision,
-FAC, tiles); :class:`VideoOptions` say what to do with each file (encoder, part,
+FAC, tiles, strength); :class:`VideoOptions` say what to do with each file (encoder, part,
 composite, scene cuts, frame rate of image sequences, overwriting). Both check
 their values when made, so a bad setting fails before any file is touched.
 """
@@ -31,11 +31,14 @@ class EngineOptions:
     fp16: bool = False
     fac: str = "auto"
     tile: int | None = None
+    strength: float | str = "auto"  # "auto" or 0..1: how much of the restoration is written (inference.strength)
 
     def __post_init__(self) -> None:
         from ..inference.build import check_engine_options
+        from ..inference.strength import parse_strength
 
         check_engine_options(self.fac, self.tile)
+        object.__setattr__(self, "strength", parse_strength(self.strength))  # "0.5" -> 0.5
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -23,7 +22,7 @@ from ..io.concat import part_plan
 from ..io.sink import EncoderPlan, VideoSink
 from ..io.source import VideoSource
 from ..io.timespan import EPSILON
-from .compare import compose
+from .compare import composer
 from .journal import sha256_file
 from .options import VideoOptions
 from .outputs import attach_sink, for_sink
@@ -59,10 +58,11 @@ class PartResult:
     warnings: list[str] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (not kept in the journal)
     colour: str = CPU  # the colour path (pipeline.reading)
+    strength: float | None = None  # mean weight of the restoration written (VideoResult.strength)
 
     def as_record(self, file: str) -> dict:
         return {"file": file, "sha256": self.sha256, "frames": self.frames, "cuts": self.cuts,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "strength": self.strength}
 
 
 class _PartOutputs:
@@ -112,7 +112,7 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
                 frames = decoded_frames(source, sink.rgb_format, warnings, end, job.shift, layouts, times)
                 engine.reset()
                 stages = Stages(frames, engine, out, detector=SceneCutDetector() if options.scene_cuts else None,
-                                compose=partial(compose, mode=options.compare) if options.compare else None,
+                                compose=composer(options.compare, engine, labels=False) if options.compare else None,
                                 times=times)
                 progress = None if on_frame is None else (lambda _: on_frame(outputs.written))
                 result = stages.run(progress, cancel)
@@ -123,4 +123,5 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
         warnings += [note for note in notes if note]
     cuts = [c - outputs.skipped for c in result.cuts if c >= outputs.skipped]
     return PartResult(segment.index, outputs.written, sha256_file(job.part), time.perf_counter() - started,
-                      cuts, warnings, result.stages, CPU if layouts is None else DEVICE)
+                      cuts, warnings, result.stages, CPU if layouts is None else DEVICE,
+                      getattr(engine, "mean_strength", None))

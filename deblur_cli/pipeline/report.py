@@ -38,6 +38,7 @@ def outcome_record(outcome: FileOutcome) -> dict[str, Any]:
         "scene_cuts": len(outcome.cuts),
         "cut_frames": list(outcome.cuts),
         "frames_out": None if outcome.frames_out is None else str(outcome.frames_out),
+        "strength": None if outcome.strength is None else round(outcome.strength, 4),
         "device": outcome.device or None,
         "error": outcome.error or None,
         "warnings": list(outcome.warnings),

@@ -47,7 +47,7 @@ def deblur_path(
     """Deblur a video, an image sequence or a folder of videos.
 
     ``settings`` are fields of :class:`~deblur_cli.pipeline.options.EngineOptions`
-    (weights, device, fp16, fac, tile) or of
+    (weights, device, fp16, fac, tile, strength) or of
     :class:`~deblur_cli.pipeline.options.VideoOptions` (codec, crf, preset,
     start, duration, compare, scene_cuts, fps, overwrite), applied on top of
     the two records. A single input that fails raises its error (after the
@@ -75,7 +75,8 @@ def deblur_path(
 
     def make_engine(device):
         o = engine_options
-        return build.build_engine(loaded, device=str(device), fp16=o.fp16, fac=o.fac, tile=o.tile)
+        return build.build_engine(loaded, device=str(device), fp16=o.fp16, fac=o.fac, tile=o.tile,
+                                  strength=o.strength)
 
     def report(outcomes: list[FileOutcome], interrupted: bool = False) -> None:
         if json_path is not None:
@@ -91,7 +92,7 @@ def deblur_path(
                 from .cluster import run_on_ray
 
                 o = replace(engine_options, weights=loaded.path)  # the file itself: the tasks do not look names up
-                identity = build.engine_identity(loaded, o.fp16, o.fac, o.tile)
+                identity = build.engine_identity(loaded, o.fp16, o.fac, o.tile, o.strength)
                 outcomes = run_on_ray(jobs, o, identity, video_options, ray, skip_existing=kind == FOLDER,
                                       reporter=reporter)
             else:

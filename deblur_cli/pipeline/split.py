@@ -164,11 +164,19 @@ class SplitVideo:
         seconds = time.perf_counter() - self.started
         fps = self.frames_made / seconds if seconds > 0 else 0.0
         return VideoResult(self.input, self.output, offset, seconds, fps, warnings, cuts,
-                           stages=self.times.as_dict(), colour=",".join(sorted(self.colours)) or CPU)
+                           stages=self.times.as_dict(), colour=",".join(sorted(self.colours)) or CPU,
+                           strength=mean_strength(self.journal.parts.values()))
 
     def release(self) -> None:
         """Leave the work folder (and its parts) for a later run, unlocked."""
         jr.release_lock(self.folder)
+
+
+def mean_strength(records) -> float | None:
+    """The frame-weighted mean strength of parts' journal records (None when no part has one)."""
+    weighted = [(r["strength"], r["frames"]) for r in records if r.get("strength") is not None and r["frames"]]
+    frames = sum(n for _, n in weighted)
+    return sum(s * n for s, n in weighted) / frames if frames else None
 
 
 def run_in_parts(split: SplitVideo, engine: Engine, on_start: Callable[[int | None], None] | None = None,

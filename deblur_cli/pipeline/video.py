@@ -15,7 +15,6 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +26,7 @@ from ..io.probe import VideoFacts
 from ..io.sequence import DEFAULT_FPS, FrameSequence
 from ..io.source import VideoSource
 from ..io.timespan import Span
-from .compare import LABELS, compose
+from .compare import composer
 from .options import VideoOptions, with_settings
 from .outputs import RunSpec, open_outputs
 from .reading import CPU, DEVICE, _part, decoded_frames, plane_layouts
@@ -47,6 +46,7 @@ class VideoResult:
     frames_out: Path | None = None  # the folder of restored PNG frames, when asked for
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (inference.timing.STAGES)
     colour: str = CPU  # where colour was converted: "cpu" (swscale) or "device" (pipeline.reading)
+    strength: float | None = None  # mean weight of the restoration written (engines with a strength, else None)
 
 
 def open_source(path: Path, fps: float | str = DEFAULT_FPS) -> VideoSource | FrameSequence:
@@ -89,8 +89,9 @@ def deblur_video(
     ``duration`` (seconds or ``HH:MM:SS[.ms]``, counted from the first frame;
     the output's timestamps then begin at 0 and the other streams are cut to
     the same span at packet boundaries, without re-encoding), ``compare``
-    ("side" or "split": a before/after composite), ``scene_cuts`` (reset the
-    engine's recurrence at every hard cut), ``fps`` (of an image sequence) and
+    ("side" or "split": a before/after composite; "map": where the
+    restoration was written), ``scene_cuts`` (reset the engine's recurrence
+    at every hard cut), ``fps`` (of an image sequence) and
     ``overwrite``. ``frames_out``: a folder that also receives each restored
     frame as a PNG (the restored frame alone, never the composite).
 
@@ -153,7 +154,7 @@ def _deblur(run: RunSpec, on_start, on_frame, cancel, started: float) -> VideoRe
             if on_start is not None:
                 on_start(_expected_frames(facts, span))
             stages = Stages(frames, run.engine, outputs, detector=SceneCutDetector() if options.scene_cuts else None,
-                            compose=partial(compose, mode=options.compare, labels=LABELS) if options.compare else None,
+                            compose=composer(options.compare, run.engine) if options.compare else None,
                             times=times)
             result = stages.run(on_frame, cancel)
         notes = (source.damage_warning(), source.truncation_warning(until=end),
@@ -162,7 +163,7 @@ def _deblur(run: RunSpec, on_start, on_frame, cancel, started: float) -> VideoRe
     seconds = time.perf_counter() - started
     return VideoResult(run.input, run.output, result.frames, seconds,
                        result.frames / seconds if seconds > 0 else 0.0, warnings, result.cuts, run.frames_out,
-                       result.stages, CPU if layouts is None else DEVICE)
+                       result.stages, CPU if layouts is None else DEVICE, getattr(run.engine, "mean_strength", None))
 
 
 __all__ = ["VideoResult", "VideoOptions", "deblur_video", "open_source", "QUEUE_SIZE"]

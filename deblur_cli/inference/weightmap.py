@@ -1,0 +1,153 @@
+"""Where does the restoration help? A smooth per-region weight map from an input frame and its restoration.
+
+The question asked of each region is: how large is the restoration's change
+compared with the detail the input already has there?
+
+- In a blurred region the input has little fine detail left and a restoration
+  that deblurs redraws its edges: the change is large next to that detail.
+- In a sharp region the input already has its detail; a restoration can only
+  nudge it (a good network leaves it alone, a poor one adds a level or two of
+  noise, or rings along edges): the change is small next to that detail.
+- Where the restoration changes next to nothing (under a level or two), the
+  change is not worth making: it cannot be deblurring, and on clean footage
+  it only costs quality.
+
+So per region, ``ratio = change energy / (detail energy + floor)`` and
+``weight = smoothstep(ratio) * smoothstep(change)``, with the change measured
+after a light blur (so pixel noise the network removes or adds does not count
+as deblurring) and the detail as the gradient energy of the lightly blurred
+input. Both are measured in 8-bit levels whatever the frame's bit depth, so a
+10-bit frame gets the map its 8-bit version would.
+
+Regions are cells of a coarse grid (:data:`CELLS_SHORT_SIDE` cells across the
+frame's short side, so the map has the same layout at every resolution),
+pooled over a window of cells; the weights are then spread over neighbouring
+cells (a blurred object's edge falls in the cells around it), smoothed, and
+upsampled bilinearly to the frame: the map is continuous, without seams.
+:class:`TemporalSmoother` keeps it from flickering over time.
+
+The constants below were tuned on synthetic clips made from the *training*
+photos only (benchmarks/bench_strength.py measures on the validation photos).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+CELLS_SHORT_SIDE = 24  # cells across the frame's short side (8 px cells at 320x192)
+MIN_CELL = 4  # px: small frames still get cells of a few pixels
+WINDOW = 5  # cells: the change and the detail are compared over this many cells square
+SPREAD = 7  # cells: a region's weight also covers this neighbourhood (an object's edges, its motion)
+FLOOR = 2.0  # levels^2 of detail energy: flat regions are compared against this, not against nothing
+RATIO = (0.05, 0.2)  # change/detail energy ratio: below the first, weight 0; above the second, 1
+CHANGE = (1.0, 2.0)  # RMS change in 8-bit levels: below the first, weight 0; above the second, 1
+BLUR_SIGMA = 1.0  # px: the light blur before measuring change and detail (ignores pixel-level noise)
+LEVELS = 255.0  # the unit of change and detail: one 8-bit level
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def grid_size(height: int, width: int) -> tuple[int, int]:
+    """The map's (rows, columns) for a frame of ``height`` x ``width`` pixels."""
+    cell = max(MIN_CELL, round(min(height, width) / CELLS_SHORT_SIDE))
+    return max(1, round(height / cell)), max(1, round(width / cell))
+
+
+def smoothstep(t: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """0 below ``lo``, 1 above ``hi``, a smooth cubic in between."""
+    u = ((t - lo) / (hi - lo)).clamp_(0.0, 1.0)
+    return u * u * (3.0 - 2.0 * u)
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB -> (N, 1, H, W) luma."""
+    r, g, b = _LUMA
+    return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
+
+
+def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of (N, 1, H, W), edges replicated."""
+    radius = max(1, math.ceil(2.5 * sigma))
+    taps = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    taps = torch.exp(-(taps**2) / (2 * sigma**2))
+    taps = taps / taps.sum()
+    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+    x = F.conv2d(x, taps.view(1, 1, 1, -1))
+    return F.conv2d(x, taps.view(1, 1, -1, 1))
+
+
+def _gradient_energy(x: torch.Tensor) -> torch.Tensor:
+    """Squared gradient magnitude of (N, 1, H, W) (forward differences, zero at the far edges)."""
+    dx = F.pad(x[..., :, 1:] - x[..., :, :-1], (0, 1, 0, 0))
+    dy = F.pad(x[..., 1:, :] - x[..., :-1, :], (0, 0, 0, 1))
+    return dx * dx + dy * dy
+
+
+def _neighbourhood(grid: torch.Tensor, size: int, reduce: str) -> torch.Tensor:
+    """Mean ("mean") or maximum ("max") over ``size`` x ``size`` cells (odd), edges replicated."""
+    if size <= 1:
+        return grid
+    pad = size // 2
+    padded = F.pad(grid, (pad, pad, pad, pad), mode="replicate")
+    return F.avg_pool2d(padded, size, 1) if reduce == "mean" else F.max_pool2d(padded, size, 1)
+
+
+def _smooth(grid: torch.Tensor) -> torch.Tensor:
+    """A 3x3 binomial blur of the grid (softens the steps the maximum leaves)."""
+    taps = torch.tensor([1.0, 2.0, 1.0], device=grid.device, dtype=grid.dtype) / 4
+    padded = F.pad(grid, (1, 1, 1, 1), mode="replicate")
+    return F.conv2d(F.conv2d(padded, taps.view(1, 1, 1, 3)), taps.view(1, 1, 3, 1))
+
+
+def spread(grid: torch.Tensor, size: int = 3) -> torch.Tensor:
+    """Each cell takes the largest weight within ``size`` x ``size`` cells around it."""
+    return _neighbourhood(grid, size, "max")
+
+
+@torch.inference_mode()
+def weight_grid(frame: torch.Tensor, restored: torch.Tensor) -> torch.Tensor:
+    """The blend weight per cell: (N, 3, H, W) input and restoration in [0, 1] -> (N, 1, rows, cols) in [0, 1].
+
+    0 keeps the input, 1 takes the restoration (see the module's description).
+    """
+    x, y = _luma(frame.float()), _luma(restored.float())
+    rows_cols = grid_size(*x.shape[-2:])
+    change = _gaussian_blur(y - x, BLUR_SIGMA) * LEVELS
+    detail = _gradient_energy(_gaussian_blur(x, BLUR_SIGMA)) * LEVELS**2
+    change_energy = _neighbourhood(F.adaptive_avg_pool2d(change * change, rows_cols), WINDOW, "mean")
+    detail_energy = _neighbourhood(F.adaptive_avg_pool2d(detail, rows_cols), WINDOW, "mean")
+    ratio = change_energy / (detail_energy + FLOOR)
+    weight = smoothstep(ratio, *RATIO) * smoothstep(change_energy.sqrt(), *CHANGE)
+    return _smooth(spread(weight, SPREAD)).clamp_(0.0, 1.0)
+
+
+def upsample(grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, 1, rows, cols) -> (N, 1, height, width), bilinear: continuous, no seams, stays in [0, 1]."""
+    return F.interpolate(grid, size=(height, width), mode="bilinear", align_corners=False)
+
+
+class TemporalSmoother:
+    """Keeps a weight map from flickering: each frame's map is blended with the last one.
+
+    ``map_t = keep * spread(map_{t-1}) + (1 - keep) * estimate_t``; the previous
+    map is spread by a cell first, since content moves between frames. The
+    memory starts empty (the first frame's map is its own estimate) and is
+    emptied by :meth:`reset` (a new clip or shot) or a new frame size.
+    """
+
+    def __init__(self, keep: float = 0.5, motion: int = 3) -> None:
+        if not 0.0 <= keep < 1.0:
+            raise ValueError(f"keep must be in [0, 1), got {keep}")
+        self.keep, self.motion = keep, motion
+        self.previous: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        self.previous = None
+
+    def __call__(self, grid: torch.Tensor) -> torch.Tensor:
+        if self.previous is not None and self.previous.shape == grid.shape:
+            grid = self.keep * spread(self.previous, self.motion) + (1.0 - self.keep) * grid
+        self.previous = grid
+        return grid
