@@ -101,8 +101,8 @@ def test_map_is_the_same_for_8_and_16_bit_frames():
 
 def test_map_changes_little_from_frame_to_frame_on_a_steady_clip():
     sharp = texture()
-    blurred = motion_blur(sharp, 5)
-    partly = blurred + 0.5 * (sharp - blurred)  # a restoration half way: a mid-range map, where noise shows most
+    blurred = motion_blur(sharp, 9)
+    partly = blurred + 0.3 * (sharp - blurred)  # a restoration part of the way: a mid-range map, where noise shows most
 
     def maps(keep: float) -> list[np.ndarray]:
         engine = StrengthEngine(FakeEngine(lambda frame: noise(partly, 3.0, int(frame.sum() * 1000) % 1000)))
@@ -118,7 +118,7 @@ def test_map_changes_little_from_frame_to_frame_on_a_steady_clip():
 
     smoothed, raw = changes(maps(TemporalSmoother().keep)), changes(maps(0.0))
     assert 0.2 < float(maps(0.5)[-1].mean()) < 0.9  # the case is not trivially 0 or 1
-    assert max(smoothed[1:]) < 0.03  # once settled (the first map is the first estimate alone)
+    assert max(smoothed[3:]) < 0.04  # once settled (the memory starts from the first estimate alone)
     assert max(smoothed) < max(raw)
     assert sum(smoothed) < 0.7 * sum(raw)  # smoothing damps what the estimate alone does
 

@@ -1,29 +1,43 @@
 """Where does the restoration help? A smooth per-region weight map from an input frame and its restoration.
 
-The question asked of each region is: how large is the restoration's change
-compared with the detail the input already has there?
+The question asked of each region is: where the restoration changes the
+picture, is the change large next to the steepest slope the input already has
+there?
 
-- In a blurred region the input has little fine detail left and a restoration
-  that deblurs redraws its edges: the change is large next to that detail.
-- In a sharp region the input already has its detail; a restoration can only
-  nudge it (a good network leaves it alone, a poor one adds a level or two of
-  noise, or rings along edges): the change is small next to that detail.
-- Where the restoration changes next to nothing (under a level or two), the
-  change is not worth making: it cannot be deblurring, and on clean footage
-  it only costs quality.
+- Deblurring a blurred edge redraws a ramp several pixels wide: the change
+  spans the ramp and is a good part of the edge's contrast, while the slope
+  there is only that contrast spread over the ramp. The change is large next
+  to the slope (their ratio grows with the square of the blur's width).
+- On a sharp edge the slope is as steep as it gets; what a restoration does
+  there (a good network: nothing; a poor one: overshoot, ringing, a level or
+  two of noise) is small next to it.
+- Changes under a level or two are never worth writing: they cannot be
+  deblurring, and on clean footage they only cost quality.
 
-So per region, ``ratio = change energy / (detail energy + floor)`` and
-``weight = smoothstep(ratio) * smoothstep(change)``, with the change measured
-after a light blur (so pixel noise the network removes or adds does not count
-as deblurring) and the detail as the gradient energy of the lightly blurred
-input. Both are measured in 8-bit levels whatever the frame's bit depth, so a
-10-bit frame gets the map its 8-bit version would.
+The thresholds are set for doing no harm with a network that is poor on sharp
+footage: on clean, sharp frames the shipped experimental weights move edges
+by several levels (ghosts of the previous frame), so only changes that look
+like undoing a blur several pixels wide are written (a 7 px blur fully
+undone takes the restoration; 5 px or less is mostly left alone).
+
+Per pixel, the change is measured after a light blur (pixel noise that the
+network removes or adds is not deblurring) and the slope as the largest
+gradient of the lightly blurred input within a few pixels (so ringing beside
+a sharp edge is compared with that edge). Per region, ``ratio = mean(change^4)
+/ mean(change^2 * (slope^2 + floor))``, the change-weighted ratio of squared
+change to squared slope, and ``weight = smoothstep(ratio) * smoothstep(RMS
+change)``. Both are measured in 8-bit levels whatever the frame's bit depth,
+so a 10-bit frame gets the map its 8-bit version would. A frame where only a
+few isolated cells look deblurred gets no weight at all: blur comes from the
+camera (the whole frame) or from a moving object (a region of some size);
+a stray cell in an otherwise sharp frame is more likely the network's own
+artefact.
 
 Regions are cells of a coarse grid (:data:`CELLS_SHORT_SIDE` cells across the
 frame's short side, so the map has the same layout at every resolution),
-pooled over a window of cells; the weights are then spread over neighbouring
-cells (a blurred object's edge falls in the cells around it), smoothed, and
-upsampled bilinearly to the frame: the map is continuous, without seams.
+pooled over a window of cells; the weights then also cover neighbouring cells
+(a blurred object's edges and motion), are smoothed, and are upsampled
+bilinearly to the frame: the map is continuous, without seams.
 :class:`TemporalSmoother` keeps it from flickering over time.
 
 The constants below were tuned on synthetic clips made from the *training*
@@ -39,12 +53,14 @@ import torch.nn.functional as F
 
 CELLS_SHORT_SIDE = 24  # cells across the frame's short side (8 px cells at 320x192)
 MIN_CELL = 4  # px: small frames still get cells of a few pixels
-WINDOW = 5  # cells: the change and the detail are compared over this many cells square
-SPREAD = 7  # cells: a region's weight also covers this neighbourhood (an object's edges, its motion)
-FLOOR = 2.0  # levels^2 of detail energy: flat regions are compared against this, not against nothing
-RATIO = (0.05, 0.2)  # change/detail energy ratio: below the first, weight 0; above the second, 1
+WINDOW = 3  # cells: the statistics of a cell are pooled over this many cells square
+SPREAD = 9  # cells: a region's weight also covers this neighbourhood (an object's edges, its motion)
+SLOPE_REACH = 5  # px: the slope at a pixel is the steepest within this many pixels square
+FLOOR = 2.0  # levels^2: flat regions are compared against this slope, not against nothing
+RATIO = (0.35, 1.4)  # squared change / squared slope: below the first, weight 0; above the second, 1
+EVIDENCE = (0.005, 0.02)  # share of a frame's cells that look deblurred: below the first, none is written
 CHANGE = (1.0, 2.0)  # RMS change in 8-bit levels: below the first, weight 0; above the second, 1
-BLUR_SIGMA = 1.0  # px: the light blur before measuring change and detail (ignores pixel-level noise)
+BLUR_SIGMA = 1.0  # px: the light blur before measuring change and slope (ignores pixel-level noise)
 LEVELS = 255.0  # the unit of change and detail: one 8-bit level
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -86,7 +102,7 @@ def _gradient_energy(x: torch.Tensor) -> torch.Tensor:
 
 
 def _neighbourhood(grid: torch.Tensor, size: int, reduce: str) -> torch.Tensor:
-    """Mean ("mean") or maximum ("max") over ``size`` x ``size`` cells (odd), edges replicated."""
+    """Mean ("mean") or maximum ("max") over ``size`` x ``size`` cells or pixels (odd), edges replicated."""
     if size <= 1:
         return grid
     pad = size // 2
@@ -115,11 +131,16 @@ def weight_grid(frame: torch.Tensor, restored: torch.Tensor) -> torch.Tensor:
     x, y = _luma(frame.float()), _luma(restored.float())
     rows_cols = grid_size(*x.shape[-2:])
     change = _gaussian_blur(y - x, BLUR_SIGMA) * LEVELS
-    detail = _gradient_energy(_gaussian_blur(x, BLUR_SIGMA)) * LEVELS**2
-    change_energy = _neighbourhood(F.adaptive_avg_pool2d(change * change, rows_cols), WINDOW, "mean")
-    detail_energy = _neighbourhood(F.adaptive_avg_pool2d(detail, rows_cols), WINDOW, "mean")
-    ratio = change_energy / (detail_energy + FLOOR)
-    weight = smoothstep(ratio, *RATIO) * smoothstep(change_energy.sqrt(), *CHANGE)
+    slope = _neighbourhood(_gradient_energy(_gaussian_blur(x, BLUR_SIGMA)) * LEVELS**2, SLOPE_REACH, "max")
+    change2 = change * change
+
+    def pooled(values: torch.Tensor) -> torch.Tensor:
+        return _neighbourhood(F.adaptive_avg_pool2d(values, rows_cols), WINDOW, "mean")
+
+    energy = pooled(change2)
+    ratio = pooled(change2 * change2) / (pooled(change2 * slope) + FLOOR * energy + 1e-12)
+    weight = smoothstep(ratio, *RATIO) * smoothstep(energy.sqrt(), *CHANGE)
+    weight = weight * smoothstep(weight.mean(dim=(-2, -1), keepdim=True), *EVIDENCE)
     return _smooth(spread(weight, SPREAD)).clamp_(0.0, 1.0)
 
 

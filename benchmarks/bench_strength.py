@@ -1,0 +1,169 @@
+"""Does ``--strength auto`` do no harm? PSNR of input, raw restoration and auto on three kinds of synthetic clips.
+
+Kinds (eval-style clips from deblur_cli.synth, validation photos, seed 20190):
+- sharp: the ``sharp`` validation profile (very short exposure, blur well under a pixel);
+- shake: the ``shake`` validation profile (moderate-to-strong camera shake, whole frames blurred);
+- mixed: a still camera (sharp background) with one or two independently moving, blurred objects
+  (defined here: the ``shake`` profile without camera motion and with objects in every clip).
+
+Each clip goes through the network once (build_engine's plain engine, as ``eval`` uses it); the
+same outputs are scored raw and as :class:`~deblur_cli.inference.strength.StrengthEngine` writes
+them (rounded to 8 bits, as a saved frame would be). Goals (issue 12): sharp loses at most 0.3 dB
+against the input; shake keeps at least 90 % of the raw gain; mixed beats both input and raw.
+
+    python benchmarks/bench_strength.py --weights weights/stfan_synth_v0.safetensors --device cpu
+    python benchmarks/bench_strength.py --weights W --split train   # the photos the estimator was tuned on
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from deblur_cli.evaluation.evaluate import VALIDATION_SEED  # noqa: E402
+from deblur_cli.evaluation.metrics import psnr  # noqa: E402
+from deblur_cli.inference.build import build_engine  # noqa: E402
+from deblur_cli.inference.strength import StrengthEngine  # noqa: E402
+from deblur_cli.synth import SequenceGenerator, list_images, load_images, split_images  # noqa: E402
+from deblur_cli.synth.camera import MotionRange  # noqa: E402
+from deblur_cli.synth.profiles import SHAKE, SHARP  # noqa: E402
+
+STILL = MotionRange(pan_speed=(0.0, 0.0), shake_speed=(0.0, 0.0), rotation_speed=0.0, zoom_speed=0.0)
+MIXED = replace(SHAKE, motion=STILL, object_prob=1.0, object_speed=(6.0, 16.0))
+KINDS = {"sharp": SHARP, "shake": SHAKE, "mixed": MIXED}
+DEFAULT_IMAGES = REPO.parent / "shared" / "train-images"
+
+
+class Recorder:
+    """A step engine that keeps the inner engine's last output (the raw restoration) before it is blended."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.device, self.outputs = inner, inner.device, []
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def step(self, frame: torch.Tensor) -> torch.Tensor:
+        out = self.inner.step(frame)
+        self.outputs.append(out.float().cpu())
+        return out
+
+
+def to_uint8(frames: torch.Tensor) -> list[np.ndarray]:
+    """(T, 3, H, W) in [0, 1] -> T (H, W, 3) uint8 frames."""
+    return list((frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+
+
+def from_uint8(frames: list[np.ndarray]) -> torch.Tensor:
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def score_clip(engine, recorder: Recorder, blurry: torch.Tensor, sharp: torch.Tensor) -> dict[str, list[float]]:
+    """Per-frame PSNR of the input, the raw restoration and what the strength engine wrote."""
+    engine.reset()
+    recorder.outputs.clear()
+    written = from_uint8(list(engine.restore(to_uint8(blurry))))
+    raw = (torch.stack(recorder.outputs) * 255).round() / 255
+    return {"input": psnr(blurry, sharp).tolist(), "raw": psnr(raw, sharp).tolist(),
+            "auto": psnr(written, sharp).tolist(), "strength": [engine.mean_strength] * len(blurry)}
+
+
+def run(args) -> dict:
+    train, val = split_images(list_images(args.images))
+    photos = load_images(val if args.split == "val" else train)
+    network = build_engine(args.weights, device=args.device, fp16=args.fp16)
+    recorder = Recorder(network)
+    engine = StrengthEngine(recorder, "auto")
+    results = {}
+    for kind in args.kinds:
+        generator = SequenceGenerator(photos, args.frames, (args.height, args.width), seed=args.seed,
+                                      profile=KINDS[kind])
+        frames: dict[str, list[float]] = {"input": [], "raw": [], "auto": [], "strength": []}
+        started = time.perf_counter()
+        for index in range(args.clips):
+            clip = generator.sequence(index)
+            scores = score_clip(engine, recorder, clip.blurry, clip.sharp)
+            for key, values in scores.items():
+                frames[key] += values
+            if args.verbose:
+                print(f"  {kind}_{index:03d}: input {np.mean(scores['input']):6.2f}  raw {np.mean(scores['raw']):6.2f}"
+                      f"  auto {np.mean(scores['auto']):6.2f}  strength {scores['strength'][0]:.2f}", flush=True)
+        results[kind] = {key: float(np.mean(values)) for key, values in frames.items()}
+        results[kind]["frames"] = len(frames["input"])
+        results[kind]["seconds"] = round(time.perf_counter() - started, 1)
+        print(format_row(kind, results[kind]), flush=True)
+    return results
+
+
+def format_row(kind: str, r: dict) -> str:
+    return (f"{kind:<6} {r['frames']:>6} {r['input']:8.2f} {r['raw']:8.2f} {r['raw'] - r['input']:+7.2f} "
+            f"{r['auto']:8.2f} {r['auto'] - r['input']:+7.2f} {r['auto'] - r['raw']:+7.2f} {r['strength']:8.2f}")
+
+
+def goals(results: dict) -> list[tuple[str, str, bool]]:
+    """(goal, measured, met) for the kinds that were run."""
+    out = []
+    if "sharp" in results:
+        r = results["sharp"]
+        out.append(("sharp: auto loses <= 0.3 dB vs input", f"{r['auto'] - r['input']:+.2f} dB",
+                    r["auto"] - r["input"] >= -0.3))
+    if "shake" in results:
+        r = results["shake"]
+        raw_gain, auto_gain = r["raw"] - r["input"], r["auto"] - r["input"]
+        kept = auto_gain / raw_gain if raw_gain > 0 else float("nan")
+        out.append(("shake: auto keeps >= 90 % of the raw gain", f"{auto_gain:+.2f} of {raw_gain:+.2f} dB "
+                    f"({100 * kept:.0f} %)", raw_gain <= 0 or auto_gain >= 0.9 * raw_gain))
+    if "mixed" in results:
+        r = results["mixed"]
+        out.append(("mixed: auto beats input and raw", f"{r['auto'] - r['input']:+.2f} / {r['auto'] - r['raw']:+.2f} dB",
+                    r["auto"] > r["input"] and r["auto"] > r["raw"]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", required=True)
+    parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of sharp photos")
+    parser.add_argument("--split", choices=("val", "train"), default="val",
+                        help="which photos (the estimator was tuned on train only)")
+    parser.add_argument("--kinds", default="sharp,shake,mixed")
+    parser.add_argument("--clips", type=int, default=8, help="clips per kind")
+    parser.add_argument("--frames", type=int, default=6, help="frames per clip")
+    parser.add_argument("--size", default="320x192", help="WIDTHxHEIGHT")
+    parser.add_argument("--seed", type=int, default=VALIDATION_SEED)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--fp16", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument("-v", "--verbose", action="store_true", help="a line per clip")
+    args = parser.parse_args()
+    args.width, args.height = (int(v) for v in args.size.lower().split("x"))
+    args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+    if unknown := sorted(set(args.kinds) - set(KINDS)):
+        parser.error(f"unknown kind(s) {', '.join(unknown)}: choose from {', '.join(KINDS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"{args.clips} clips x {args.frames} frames per kind, {args.width}x{args.height}, {args.split} photos, "
+          f"seed {args.seed}, weights {args.weights}, device {args.device}")
+    print(f"{'kind':<6} {'frames':>6} {'input':>8} {'raw':>8} {'gain':>7} {'auto':>8} {'gain':>7} {'vs raw':>7} "
+          f"{'strength':>8}")
+    results = run(args)
+    for goal, measured, met in goals(results):
+        print(f"{'met ' if met else 'MISS'}  {goal}: {measured}")
+    if args.json:
+        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
+                                         "results": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
