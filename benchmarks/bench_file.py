@@ -37,6 +37,7 @@ from deblur_cli.inference.accelerate import accelerate  # noqa: E402
 from deblur_cli.inference.build import build_engine  # noqa: E402
 from deblur_cli.inference.devices import resolve_device, resolve_dtype  # noqa: E402
 from deblur_cli.inference.engine import RecurrentEngine  # noqa: E402
+from deblur_cli.inference.strength import StrengthEngine  # noqa: E402
 from deblur_cli.inference.tiling import DEFAULT_OVERLAP, TiledEngine  # noqa: E402
 from deblur_cli.models import STFAN  # noqa: E402
 from deblur_cli.pipeline.batch import FileOutcome  # noqa: E402
@@ -58,7 +59,8 @@ def make_engine(args) -> RecurrentEngine:
                              dtype=dtype)
     else:
         engine = RecurrentEngine(model, channel_order=order, device=device, dtype=dtype)
-    return accelerate(engine, args.fac)
+    engine = accelerate(engine, args.fac)
+    return StrengthEngine(engine, args.strength) if args.strength is not None else engine
 
 
 def main() -> None:
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=None, help="restore in tiles of this side (pixels)")
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, help="tile overlap (pixels, multiple of 4)")
     parser.add_argument("--weights", default=None, help="a weights file (default: random weights)")
+    parser.add_argument("--strength", default=None,
+                        help="auto or 0..1: time the blend run writes (default: the network's output alone)")
     parser.add_argument("--codec", default=None)
     parser.add_argument("--preset", default=None)
     parser.add_argument("--crf", type=int, default=None)
@@ -95,7 +99,9 @@ def report(engine: RecurrentEngine, args, result: VideoResult, mode: str) -> Non
     """The run's speed, then its stage table (Markdown)."""
     print(f"\ndevice {engine.device} dtype {str(engine.dtype).removeprefix('torch.')} FAC "
           f"{'fused Triton' if engine.model.fused_deblur else 'reference'}"
-          f"{f' tiles {args.tile}' if args.tile else ''}, {args.size}, colour converted on the "
+          f"{f' tiles {args.tile}' if args.tile else ''}"
+          f"{f' strength {args.strength} (mean {result.strength:.2f})' if args.strength is not None else ''}"
+          f", {args.size}, colour converted on the "
           f"{'device' if result.colour == 'device' else 'CPU'} (--device-colour {mode}): "
           f"{result.frames} frames in {result.seconds:.2f} s = **{result.fps:.2f} frames/s** "
           f"(file to file, including model warm-up)\n")

@@ -125,8 +125,8 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
                     f"({100 * kept:.0f} %)", raw_gain <= 0 or auto_gain >= 0.9 * raw_gain))
     if "mixed" in results:
         r = results["mixed"]
-        out.append(("mixed: auto beats input and raw", f"{r['auto'] - r['input']:+.2f} / {r['auto'] - r['raw']:+.2f} dB",
-                    r["auto"] > r["input"] and r["auto"] > r["raw"]))
+        measured = f"{r['auto'] - r['input']:+.2f} / {r['auto'] - r['raw']:+.2f} dB"
+        out.append(("mixed: auto beats input and raw", measured, r["auto"] > r["input"] and r["auto"] > r["raw"]))
     return out
 
 

@@ -30,8 +30,8 @@ if [ "$phase" = train ]; then
   # The prepared call that advances the weights (bench, train on the clock, score, judge): see gpu_train.sh.
   OUT=$OUT bash benchmarks/gpu_train.sh
 elif [ "$phase" = bench ]; then
-  # One call, about 7 minutes (step timeouts sum to 570 s), at most 7 files under $OUT (the run tool returns 8):
-  # env.txt ceilings.txt bench_model.txt profile.txt bench_file.txt tests.txt and results.md, the tables
+  # One call, about 7 minutes (step timeouts sum to 580 s), 8 files under $OUT (the run tool returns 8): env.txt
+  # ceilings.txt bench_model.txt profile.txt bench_file.txt bench_strength_file.txt tests.txt and results.md, the tables
   # for benchmarks/RESULTS.md. The exact device call is in benchmarks/RESULTS.md ("Measuring on a GPU").
   MD=$OUT/results.md
   { nvidia-smi -L; python3 -c "import torch, triton; print('torch', torch.__version__, 'CUDA', torch.version.cuda, \
@@ -50,7 +50,7 @@ elif [ "$phase" = bench ]; then
       --frames 12 --warmup 3 --markdown "$MD" --title "Alignment filters never stored (opt-in fused_warp_fac), fp16"
     timeout 45 python3 benchmarks/bench_model.py --sizes 3840x2160 --dtypes fp16 --paths fast --tile 1024 \
       --frames 6 --warmup 2 --markdown "$MD" --title "Model only, 2160p in tiles of 1024, fp16"
-    timeout 95 python3 benchmarks/bench_model.py --sizes 1280x720 --dtypes fp16 --paths compile,compile-graphs \
+    timeout 80 python3 benchmarks/bench_model.py --sizes 1280x720 --dtypes fp16 --paths compile,compile-graphs \
       --frames 15 --warmup 3 --markdown "$MD" --title "torch.compile (includes compile time in warm-up), 720p fp16"
   } 2>&1 | tee "$OUT/bench_model.txt"
   step "profile: where the time goes, 720p fp16, fast path (eager: stage timers need it)"
@@ -63,6 +63,11 @@ elif [ "$phase" = bench ]; then
     2>&1 | tee "$OUT/bench_file.txt"
   printf '### File to file, 720p fp16, with the stage table\n\n%s\n\n' \
     "$(grep -v '^generated' "$OUT/bench_file.txt")" >> "$MD"
+  step "file to file, 720p fp16, --strength auto (run's default): what the weight map costs"
+  timeout 25 python3 benchmarks/bench_file.py --size 1280x720 --frames 150 --fp16 --strength auto \
+    2>&1 | tee "$OUT/bench_strength_file.txt"
+  printf '### File to file, 720p fp16, --strength auto\n\n%s\n\n' \
+    "$(grep -v '^generated' "$OUT/bench_strength_file.txt")" >> "$MD"
   step "kernels, epilogue, graphs and colour conversion against their references, on the GPU"
   timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_graphs.py tests/test_epilogue.py \
     tests/test_device_colour.py tests/test_fac_triton.py tests/test_stages.py \

@@ -291,3 +291,31 @@ def test_compare_map_follows_the_auto_map_frame_by_frame(tmp_path, sequence):
     # over the next frame. A map one frame late or early would light up frame 0.
     assert orange[0] < 10 < 60 < orange[1]
     assert orange[0] < orange[2] < orange[1]
+
+
+def test_mean_strength_after_leaves_out_the_warm_up_frames():
+    """A segment's warm-up frames are restored but not written: its reported strength leaves them out."""
+    sharp = texture(5)
+    frames = [to_array(motion_blur(sharp))] * 2 + [to_array(sharp)] * 3  # two blurred, then sharp
+    engine = StrengthEngine(FakeEngine(lambda frame: sharp.clone()))  # a perfect deblurrer
+    list(engine.restore(frames))
+    every, written = engine.mean_strength, engine.mean_strength_after(2)
+    assert written < every  # the two blurred warm-up frames carried most of the weight
+    assert engine.mean_strength_after(0) == every
+    assert engine.mean_strength_after(5) is None  # nothing written
+    assert written == pytest.approx((every * 5 - sum(float(w) for w in engine._first[:2])) / 3)
+
+
+def test_segments_with_auto_strength_match_one_pass(tmp_path, random_weights):
+    """Segments run the same blend as one pass: the first segment is identical, later ones close (warm-up)."""
+    from tests.test_segments import SEGMENT, long_clip, psnr, times
+
+    src = long_clip(tmp_path / "in.mkv", frames=36, audio=[])  # two segments: frames 0-23 and 24-35
+    engine = build_engine(random_weights, device="cpu", strength=AUTO)
+    one = deblur_video(src, tmp_path / "one.mkv", engine, crf=0, preset="ultrafast", segment=0)
+    seg = deblur_video(src, tmp_path / "seg.mkv", engine, crf=0, preset="ultrafast", segment=SEGMENT)
+    a, b = times(tmp_path / "one.mkv")[1], times(tmp_path / "seg.mkv")[1]
+    assert len(a) == len(b) == 36
+    assert all(np.array_equal(x, y) for x, y in zip(a[:24], b[:24]))
+    assert min(psnr(x, y) for x, y in zip(a, b)) >= 40
+    assert one.strength is not None and seg.strength == pytest.approx(one.strength, abs=0.02)

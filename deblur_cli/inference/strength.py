@@ -33,6 +33,7 @@ from .streaming import StepEngine, restore_array, stream_arrays
 from .weightmap import TemporalSmoother, upsample, weight_grid
 
 AUTO = "auto"
+FIRST_KEPT = 256  # per-frame weights kept from the start of a restore() call: a segment's warm-up frames
 Strength = Union[float, str]  # a number in [0, 1] or "auto"
 
 
@@ -71,6 +72,7 @@ class StrengthEngine:
         self._shown: tuple | None = None  # the same for the frame yielded last
         self._total = torch.zeros((), dtype=torch.float32, device=inner.device)
         self._frames = 0
+        self._first: list = []  # mean weight of each of the first FIRST_KEPT frames (device scalars or floats)
 
     @property
     def device(self) -> torch.device:
@@ -112,8 +114,11 @@ class StrengthEngine:
         return out
 
     def _record(self, weight: torch.Tensor | float, height: int, width: int) -> None:
-        self._total += weight.mean() if isinstance(weight, torch.Tensor) else weight
+        mean = weight.mean() if isinstance(weight, torch.Tensor) else weight
+        self._total += mean
         self._frames += 1
+        if len(self._first) < FIRST_KEPT:
+            self._first.append(mean)
         self._maps.append((weight, height, width))
         while len(self._maps) > 2:  # frames stepped without restore(): only the latest matters
             self._maps.popleft()
@@ -129,6 +134,7 @@ class StrengthEngine:
         """Blended frames for a stream of (H, W, 3) uint8/uint16 RGB frames; one call is one file for the figures."""
         self._total.zero_()
         self._frames = 0
+        self._first.clear()
         self._maps.clear()
         for out in stream_arrays(self, frames):
             self._shown = self._maps.popleft()  # frames come back in the order they were stepped
@@ -137,7 +143,18 @@ class StrengthEngine:
     @property
     def mean_strength(self) -> float | None:
         """The mean weight applied over the frames of the last ``restore`` call (None before any frame)."""
-        return float(self._total) / self._frames if self._frames else None
+        return self.mean_strength_after(0)
+
+    def mean_strength_after(self, skipped: int) -> float | None:
+        """The same over the frames after the first ``skipped`` (a segment's warm-up frames, not written).
+
+        Exact for up to :data:`FIRST_KEPT` skipped frames; beyond that the rest of the skipped frames count.
+        """
+        skipped = min(skipped, len(self._first), self._frames)
+        frames = self._frames - skipped
+        if frames <= 0:
+            return None
+        return (float(self._total) - sum(float(w) for w in self._first[:skipped])) / frames
 
     def weight_map(self) -> np.ndarray | None:
         """The weights of the frame returned last, (H, W) float32 in [0, 1]; None before any frame."""
