@@ -8,11 +8,14 @@ Kinds (eval-style clips from deblur_cli.synth, validation photos, seed 20190):
 
 Each clip goes through the network once (build_engine's plain engine, as ``eval`` uses it); the
 same outputs are scored raw and as :class:`~deblur_cli.inference.strength.StrengthEngine` writes
-them (rounded to 8 bits, as a saved frame would be). Goals (issue 12): sharp loses at most 0.3 dB
+them (rounded to 8 bits, as a saved frame would be). ``oracle`` is the ceiling of any per-region
+blend: each cell of the map's grid takes whichever of input and restoration is closer to the truth
+(a map that knows the answer). Goals (issue 12): sharp loses at most 0.3 dB
 against the input; shake keeps at least 90 % of the raw gain; mixed beats both input and raw.
 
     python benchmarks/bench_strength.py --weights weights/stfan_synth_v0.safetensors --device cpu
     python benchmarks/bench_strength.py --weights W --split train   # the photos the estimator was tuned on
+    python benchmarks/bench_strength.py --stand-in 0.6 --clean   # no network: 60 % of the blur undone
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -33,7 +37,8 @@ sys.path.insert(0, str(REPO))
 from deblur_cli.evaluation.evaluate import VALIDATION_SEED  # noqa: E402
 from deblur_cli.evaluation.metrics import psnr  # noqa: E402
 from deblur_cli.inference.build import build_engine  # noqa: E402
-from deblur_cli.inference.strength import StrengthEngine  # noqa: E402
+from deblur_cli.inference.strength import StrengthEngine, map_settings_for  # noqa: E402
+from deblur_cli.inference.weightmap import MAP_SETTINGS, grid_size  # noqa: E402
 from deblur_cli.synth import SequenceGenerator, list_images, load_images, split_images  # noqa: E402
 from deblur_cli.synth.camera import MotionRange  # noqa: E402
 from deblur_cli.synth.profiles import SHAKE, SHARP  # noqa: E402
@@ -59,6 +64,24 @@ class Recorder:
         return out
 
 
+class StandIn:
+    """Not a network: each frame's restoration is ``input + share * (truth - input)`` (noise and JPEG undone too).
+
+    What ``auto`` would make of weights better than the shipped ones, without them: ``--stand-in 0.6``.
+    """
+
+    def __init__(self, share: float) -> None:
+        self.share, self.device, self.truth, self.index = share, torch.device("cpu"), None, 0
+
+    def reset(self) -> None:
+        self.index = 0
+
+    def step(self, frame: torch.Tensor) -> torch.Tensor:
+        out = torch.lerp(frame.float(), self.truth[self.index], self.share)
+        self.index += 1
+        return out
+
+
 def to_uint8(frames: torch.Tensor) -> list[np.ndarray]:
     """(T, 3, H, W) in [0, 1] -> T (H, W, 3) uint8 frames."""
     return list((frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
@@ -68,6 +91,15 @@ def from_uint8(frames: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
 
 
+def oracle(blurry: torch.Tensor, raw: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:
+    """Per cell of the map's grid, whichever of input and restoration is closer to the truth (8-bit rounded)."""
+    cells = grid_size(*blurry.shape[-2:])
+    error_in = F.adaptive_avg_pool2d((blurry - sharp).square().mean(1, keepdim=True), cells)
+    error_raw = F.adaptive_avg_pool2d((raw - sharp).square().mean(1, keepdim=True), cells)
+    take = F.interpolate((error_raw < error_in).float(), size=blurry.shape[-2:], mode="nearest")
+    return (torch.lerp(blurry, raw, take) * 255).round() / 255
+
+
 def score_clip(engine, recorder: Recorder, blurry: torch.Tensor, sharp: torch.Tensor) -> dict[str, list[float]]:
     """Per-frame PSNR of the input, the raw restoration and what the strength engine wrote."""
     engine.reset()
@@ -75,23 +107,31 @@ def score_clip(engine, recorder: Recorder, blurry: torch.Tensor, sharp: torch.Te
     written = from_uint8(list(engine.restore(to_uint8(blurry))))
     raw = (torch.stack(recorder.outputs) * 255).round() / 255
     return {"input": psnr(blurry, sharp).tolist(), "raw": psnr(raw, sharp).tolist(),
-            "auto": psnr(written, sharp).tolist(), "strength": [engine.mean_strength] * len(blurry)}
+            "auto": psnr(written, sharp).tolist(), "oracle": psnr(oracle(blurry, raw, sharp), sharp).tolist(),
+            "strength": [engine.mean_strength] * len(blurry)}
 
 
 def run(args) -> dict:
     train, val = split_images(list_images(args.images))
     photos = load_images(val if args.split == "val" else train)
-    network = build_engine(args.weights, device=args.device, fp16=args.fp16)
+    network = StandIn(args.stand_in) if args.stand_in is not None else build_engine(args.weights, device=args.device,
+                                                                                     fp16=args.fp16)
     recorder = Recorder(network)
-    engine = StrengthEngine(recorder, "auto")
+    settings = MAP_SETTINGS[args.map] if args.map else map_settings_for(getattr(network, "weights", None))
+    engine = StrengthEngine(recorder, "auto", settings)
+    print(f"map setting: {settings.name} (ratio {settings.ratio[0]} to {settings.ratio[1]})")
+    print(f"{'kind':<6} {'frames':>6} {'input':>8} {'raw':>8} {'gain':>7} {'auto':>8} {'gain':>7} {'vs raw':>7} "
+          f"{'strength':>8} {'oracle':>8}")
     results = {}
     for kind in args.kinds:
-        generator = SequenceGenerator(photos, args.frames, (args.height, args.width), seed=args.seed,
-                                      profile=KINDS[kind])
-        frames: dict[str, list[float]] = {"input": [], "raw": [], "auto": [], "strength": []}
+        profile = replace(KINDS[kind], noise_prob=0.0, jpeg_prob=0.0) if args.clean else KINDS[kind]
+        generator = SequenceGenerator(photos, args.frames, (args.height, args.width), seed=args.seed, profile=profile)
+        frames: dict[str, list[float]] = {"input": [], "raw": [], "auto": [], "oracle": [], "strength": []}
         started = time.perf_counter()
         for index in range(args.clips):
             clip = generator.sequence(index)
+            if isinstance(network, StandIn):
+                network.truth = clip.sharp.float()
             scores = score_clip(engine, recorder, clip.blurry, clip.sharp)
             for key, values in scores.items():
                 frames[key] += values
@@ -107,7 +147,8 @@ def run(args) -> dict:
 
 def format_row(kind: str, r: dict) -> str:
     return (f"{kind:<6} {r['frames']:>6} {r['input']:8.2f} {r['raw']:8.2f} {r['raw'] - r['input']:+7.2f} "
-            f"{r['auto']:8.2f} {r['auto'] - r['input']:+7.2f} {r['auto'] - r['raw']:+7.2f} {r['strength']:8.2f}")
+            f"{r['auto']:8.2f} {r['auto'] - r['input']:+7.2f} {r['auto'] - r['raw']:+7.2f} {r['strength']:8.2f} "
+            f"{r['oracle']:8.2f}")
 
 
 def goals(results: dict) -> list[tuple[str, str, bool]]:
@@ -132,7 +173,12 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", required=True)
+    parser.add_argument("--weights", default=None, help="a weights file or entry name")
+    parser.add_argument("--stand-in", type=float, default=None, metavar="SHARE",
+                        help="instead of weights, a stand-in restoration: input + SHARE (truth - input)")
+    parser.add_argument("--map", choices=sorted(MAP_SETTINGS), default=None,
+                        help="the map's setting (default: what the weights call for; standard for --stand-in)")
+    parser.add_argument("--clean", action="store_true", help="clips without noise or JPEG (blur alone)")
     parser.add_argument("--images", type=Path, default=DEFAULT_IMAGES, help="folder of sharp photos")
     parser.add_argument("--split", choices=("val", "train"), default="val",
                         help="which photos (the estimator was tuned on train only)")
@@ -147,16 +193,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per clip")
     args = parser.parse_args()
+    if (args.weights is None) == (args.stand_in is None):
+        parser.error("give --weights or --stand-in")
     args.width, args.height = (int(v) for v in args.size.lower().split("x"))
     args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if unknown := sorted(set(args.kinds) - set(KINDS)):
         parser.error(f"unknown kind(s) {', '.join(unknown)}: choose from {', '.join(KINDS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
+    restorer = f"stand-in {args.stand_in}" if args.stand_in is not None else f"weights {args.weights}"
     print(f"{args.clips} clips x {args.frames} frames per kind, {args.width}x{args.height}, {args.split} photos, "
-          f"seed {args.seed}, weights {args.weights}, device {args.device}")
-    print(f"{'kind':<6} {'frames':>6} {'input':>8} {'raw':>8} {'gain':>7} {'auto':>8} {'gain':>7} {'vs raw':>7} "
-          f"{'strength':>8}")
+          f"seed {args.seed}, {restorer}, device {args.device}")
     results = run(args)
     for goal, measured, met in goals(results):
         print(f"{'met ' if met else 'MISS'}  {goal}: {measured}")

@@ -11,7 +11,7 @@ from deblur_cli.errors import OptionError
 from deblur_cli.inference.build import build_engine
 from deblur_cli.inference.streaming import to_float
 from deblur_cli.inference.strength import AUTO, StrengthEngine, parse_strength
-from deblur_cli.inference.weightmap import TemporalSmoother, grid_size, weight_grid
+from deblur_cli.inference.weightmap import CAUTIOUS, STANDARD, TemporalSmoother, grid_size, weight_grid
 from deblur_cli.io.images import encode_png, list_frames, read_frame
 from deblur_cli.pipeline.compare import MAP_LABELS, compose
 from deblur_cli.pipeline.options import EngineOptions
@@ -65,14 +65,33 @@ def to_array(frame: torch.Tensor, dtype=np.uint8) -> np.ndarray:
 
 # --- the map ------------------------------------------------------------------------------------
 
-def test_map_of_a_sharp_frame_is_near_zero_and_of_a_blurred_one_near_one():
+@pytest.mark.parametrize("settings", [STANDARD, CAUTIOUS])
+def test_map_of_a_sharp_frame_is_near_zero_and_of_a_blurred_one_near_one(settings):
     sharp = texture()
     blurred = motion_blur(sharp)
     unsharp = (sharp + 0.5 * (sharp - motion_blur(sharp, 3))).clamp(0, 1)  # a network that over-sharpens
     for restored in (sharp, noise(sharp, 1.0, 1), unsharp):
-        assert weight_grid(sharp[None], restored[None]).mean() < 0.02
-    assert weight_grid(blurred[None], sharp[None]).mean() > 0.95  # a perfect deblurrer on strong blur
-    assert weight_grid(blurred[None], blurred[None]).max() == 0  # a restoration that changes nothing
+        assert weight_grid(sharp[None], restored[None], settings).mean() < 0.02
+    assert weight_grid(blurred[None], sharp[None], settings).mean() > 0.95  # a perfect deblurrer on strong blur
+    assert weight_grid(blurred[None], blurred[None], settings).max() == 0  # a restoration that changes nothing
+
+
+def test_standard_writes_a_milder_blur_undone_than_cautious():
+    """A network that leaves sharp content alone is trusted with mild blur; the cautious setting is not."""
+    sharp = texture()
+    mild = motion_blur(sharp, 4)
+    assert weight_grid(mild[None], sharp[None], STANDARD).mean() > 0.95
+    assert weight_grid(mild[None], sharp[None], CAUTIOUS).mean() < 0.05
+
+
+def test_the_experimental_weights_get_the_cautious_map_and_other_weights_the_standard_one(random_weights):
+    from deblur_cli.inference.strength import map_settings_for
+    from deblur_cli.models.registry import resolve
+
+    shipped = build_engine(resolve("synth-v0").path, device="cpu", strength=AUTO)
+    assert shipped.settings is CAUTIOUS and map_settings_for(shipped.weights) is CAUTIOUS
+    assert build_engine(random_weights, device="cpu", strength=AUTO).settings is STANDARD
+    assert map_settings_for(None) is STANDARD
 
 
 def test_map_is_local_a_blurred_object_on_a_sharp_background():
@@ -99,13 +118,15 @@ def test_map_is_the_same_for_8_and_16_bit_frames():
     torch.testing.assert_close(maps[0], maps[1], atol=1e-4, rtol=0)
 
 
-def test_map_changes_little_from_frame_to_frame_on_a_steady_clip():
+@pytest.mark.parametrize("settings, share, bound", [(CAUTIOUS, 0.3, 0.04), (STANDARD, 0.1, 0.06)])
+def test_map_changes_little_from_frame_to_frame_on_a_steady_clip(settings, share, bound):
     sharp = texture()
     blurred = motion_blur(sharp, 9)
-    partly = blurred + 0.3 * (sharp - blurred)  # a restoration part of the way: a mid-range map, where noise shows most
+    partly = blurred + share * (sharp - blurred)  # a restoration part of the way: a mid-range map, noise shows most
 
     def maps(keep: float) -> list[np.ndarray]:
-        engine = StrengthEngine(FakeEngine(lambda frame: noise(partly, 3.0, int(frame.sum() * 1000) % 1000)))
+        engine = StrengthEngine(FakeEngine(lambda frame: noise(partly, 3.0, int(frame.sum() * 1000) % 1000)),
+                                settings=settings)
         engine.smoother = TemporalSmoother(keep=keep)
         out = []
         for t in range(8):
@@ -118,7 +139,7 @@ def test_map_changes_little_from_frame_to_frame_on_a_steady_clip():
 
     smoothed, raw = changes(maps(TemporalSmoother().keep)), changes(maps(0.0))
     assert 0.2 < float(maps(0.5)[-1].mean()) < 0.9  # the case is not trivially 0 or 1
-    assert max(smoothed[3:]) < 0.04  # once settled (the memory starts from the first estimate alone)
+    assert max(smoothed[3:]) < bound  # once settled (the memory starts from the first estimate alone)
     assert max(smoothed) < max(raw)
     assert sum(smoothed) < 0.7 * sum(raw)  # smoothing damps what the estimate alone does
 

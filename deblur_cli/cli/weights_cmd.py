@@ -133,8 +133,9 @@ def list_command(as_json: bool) -> None:
         click.echo(f"{entry.name}  ({status}){flags}\n  {entry.title}")
         for key, value in (("size", entry.size_label), ("channels", f"{entry.channel_order}, values in "
                            f"[{entry.value_range[0]:g}, {entry.value_range[1]:g}]"), ("sha256", sha),
-                           ("trained on", entry.trained_on), ("figures", entry.figures), ("from", entry.origin),
-                           ("licence", entry.licence)):
+                           ("trained on", entry.trained_on), ("figures", entry.figures),
+                           ("auto map", f"{entry.strength_map} (--strength auto; see README, Strength)"),
+                           ("from", entry.origin), ("licence", entry.licence)):
             click.echo(f"  {key + ':':12}{value}")
         click.echo()
     click.echo(f"default now: {why}\nrule: {DEFAULT_RULE}\n"

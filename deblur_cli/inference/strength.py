@@ -30,7 +30,7 @@ import torch
 
 from ..errors import OptionError
 from .streaming import StepEngine, restore_array, stream_arrays
-from .weightmap import TemporalSmoother, upsample, weight_grid
+from .weightmap import MAP_SETTINGS, STANDARD, MapSettings, TemporalSmoother, upsample, weight_grid
 
 AUTO = "auto"
 FIRST_KEPT = 256  # per-frame weights kept from the start of a restore() call: a segment's warm-up frames
@@ -56,17 +56,31 @@ def parse_strength(value: Any) -> Strength:
     return number
 
 
+def map_settings_for(weights: Any) -> MapSettings:
+    """How far ``auto`` trusts these weights (a WeightsMeta or None): their registry entry's ``strength_map``.
+
+    Weights that are not a registry entry (a file of one's own) get the standard setting.
+    """
+    from ..models.registry import entry_for_sha
+
+    entry = entry_for_sha(getattr(weights, "sha256", "") or "")
+    return MAP_SETTINGS[entry.strength_map] if entry is not None else STANDARD
+
+
 class StrengthEngine:
     """An engine that writes ``input + weight * (restoration - input)`` (see the module's description).
 
     ``inner``: the engine doing the restoring (it needs ``device``, ``step`` and
     ``reset``); its other attributes (``weights``, ``model``, ``dtype``...) are
     reachable through this one. ``strength``: ``"auto"`` or a number in [0, 1].
+    ``settings``: how far ``auto`` trusts the network (see :mod:`.weightmap`);
+    by default what the inner engine's weights call for (:func:`map_settings_for`).
     """
 
-    def __init__(self, inner: StepEngine, strength: Strength = AUTO) -> None:
+    def __init__(self, inner: StepEngine, strength: Strength = AUTO, settings: MapSettings | None = None) -> None:
         self.inner = inner
         self.strength = parse_strength(strength)
+        self.settings = settings or map_settings_for(getattr(inner, "weights", None))
         self.smoother = TemporalSmoother()
         self._maps: deque = deque()  # (grid or weight, height, width) of the frames stepped, not yet yielded
         self._shown: tuple | None = None  # the same for the frame yielded last
@@ -106,7 +120,7 @@ class StrengthEngine:
                 out = torch.lerp(x, y, weight)
             else:
                 x4, y4 = (x, y) if batched else (x[None], y[None])
-                weight = self.smoother(weight_grid(x4, y4))
+                weight = self.smoother(weight_grid(x4, y4, self.settings))
                 w = upsample(weight, height, width)
                 out = torch.lerp(x4, y4, w)
                 out = out if batched else out[0]

@@ -14,11 +14,16 @@ there?
 - Changes under a level or two are never worth writing: they cannot be
   deblurring, and on clean footage they only cost quality.
 
-The thresholds are set for doing no harm with a network that is poor on sharp
-footage: on clean, sharp frames the shipped experimental weights move edges
-by several levels (ghosts of the previous frame), so only changes that look
-like undoing a blur several pixels wide are written (a 7 px blur fully
-undone takes the restoration; 5 px or less is mostly left alone).
+How large the ratio must be depends on how far the network can be trusted
+(:class:`MapSettings`). ``standard`` writes any change that looks like undoing
+a blur of about two pixels or more: a network that leaves sharp content alone
+is written wherever it deblurs. ``cautious`` is for weights measured to be poor
+on sharp footage: on clean, sharp frames the shipped experimental weights move
+edges by several levels (ghosts of the previous frame), changes that look like
+undoing a mild blur, so only changes that look like undoing a blur several
+pixels wide are written (a 7 px blur fully undone takes the restoration; 5 px
+or less is mostly left alone). A weights entry names its setting
+(``strength_map`` in :mod:`deblur_cli.models.registry`).
 
 Per pixel, the change is measured after a light blur (pixel noise that the
 network removes or adds is not deblurring) and the slope as the largest
@@ -41,12 +46,15 @@ bilinearly to the frame: the map is continuous, without seams.
 :class:`TemporalSmoother` keeps it from flickering over time.
 
 The constants below were tuned on synthetic clips made from the *training*
-photos only (benchmarks/bench_strength.py measures on the validation photos).
+photos only (benchmarks/bench_strength.py measures on the validation photos):
+``cautious`` with the experimental weights, ``standard`` with a stand-in
+restoration that undoes a share of the blur and nothing else.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -57,12 +65,24 @@ WINDOW = 3  # cells: the statistics of a cell are pooled over this many cells sq
 SPREAD = 9  # cells: a region's weight also covers this neighbourhood (an object's edges, its motion)
 SLOPE_REACH = 5  # px: the slope at a pixel is the steepest within this many pixels square
 FLOOR = 2.0  # levels^2: flat regions are compared against this slope, not against nothing
-RATIO = (0.35, 1.4)  # squared change / squared slope: below the first, weight 0; above the second, 1
 EVIDENCE = (0.005, 0.02)  # share of a frame's cells that look deblurred: below the first, none is written
 CHANGE = (1.0, 2.0)  # RMS change in 8-bit levels: below the first, weight 0; above the second, 1
 BLUR_SIGMA = 1.0  # px: the light blur before measuring change and slope (ignores pixel-level noise)
 LEVELS = 255.0  # the unit of change and detail: one 8-bit level
 _LUMA = (0.299, 0.587, 0.114)
+
+
+@dataclass(frozen=True)
+class MapSettings:
+    """How far the map trusts a network: ``ratio`` (squared change / squared slope) from no weight to full weight."""
+
+    name: str
+    ratio: tuple[float, float]
+
+
+STANDARD = MapSettings("standard", (0.025, 0.1))  # undoing a blur of about 2 px or more is written
+CAUTIOUS = MapSettings("cautious", (0.35, 1.4))  # only undoing a blur several pixels wide is written
+MAP_SETTINGS = {settings.name: settings for settings in (STANDARD, CAUTIOUS)}
 
 
 def grid_size(height: int, width: int) -> tuple[int, int]:
@@ -125,7 +145,7 @@ def spread(grid: torch.Tensor, size: int = 3) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def weight_grid(frame: torch.Tensor, restored: torch.Tensor) -> torch.Tensor:
+def weight_grid(frame: torch.Tensor, restored: torch.Tensor, settings: MapSettings = STANDARD) -> torch.Tensor:
     """The blend weight per cell: (N, 3, H, W) input and restoration in [0, 1] -> (N, 1, rows, cols) in [0, 1].
 
     0 keeps the input, 1 takes the restoration (see the module's description).
@@ -141,7 +161,7 @@ def weight_grid(frame: torch.Tensor, restored: torch.Tensor) -> torch.Tensor:
 
     energy = pooled(change2)
     ratio = pooled(change2 * change2) / (pooled(change2 * slope) + FLOOR * energy + 1e-12)
-    weight = smoothstep(ratio, *RATIO) * smoothstep(energy.sqrt(), *CHANGE)
+    weight = smoothstep(ratio, *settings.ratio) * smoothstep(energy.sqrt(), *CHANGE)
     weight = weight * smoothstep(weight.mean(dim=(-2, -1), keepdim=True), *EVIDENCE)
     return _smooth(spread(weight, SPREAD)).clamp_(0.0, 1.0)
 

@@ -51,6 +51,9 @@ class WeightsEntry:
     size_text: str = ""  # the size as its publisher states it
     sha256: str | None = None  # pinned where known; otherwise recorded in the cache card at fetch
     caveat: str = ""  # why an experimental entry is not for real use
+    # How far --strength auto trusts the network's changes (inference.weightmap.MAP_SETTINGS): "standard", or
+    # "cautious" for weights measured to change sharp frames about as much as blurred ones.
+    strength_map: str = "standard"
 
     @property
     def url_env(self) -> str:
@@ -97,6 +100,7 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in (
         licence="trained by this project, MIT like the package",
         experimental=True,
         caveat="it makes held-out videos slightly worse (0.1 to 1.2 dB)",
+        strength_map="cautious",  # it costs 4 dB on nearly sharp clips (benchmarks/bench_strength.py)
         shipped=True,
         size=10_757_438,
         sha256="586f99e37c4237a847fe18229a6547caed11c45c1f0fe6726abeea975dc9c234",
