@@ -97,6 +97,7 @@ def test_demo_offline_falls_back_to_synth_v0(drive, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "falls back to the shipped 'synth-v0'" in result.stderr and "offline" in result.stderr
     assert len(warnings_in(result.stderr)) == 1 and "PSNR" in result.stdout
+    assert "strength auto (mean " in result.stdout  # written as run writes it
     assert drive.requests == []
 
 

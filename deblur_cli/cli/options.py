@@ -92,3 +92,11 @@ class StrengthType(click.ParamType):
             return parse_strength(value)
         except OptionError:
             self.fail(f"{value!r} is not auto or a number from 0 to 1", param, ctx)
+
+
+def strength_option(command: str = MAIN_COMMAND, option: Callable[..., Any] = click.option):
+    """``--strength auto|0..1`` of a command that writes restored video (``option``: the --help section's)."""
+    return option("--strength", type=StrengthType(), default="auto", metavar="auto|0..1", **env("STRENGTH", command),
+                  help="How much of the restoration is written: auto = per region, where it clearly deblurs "
+                       "(sharp frames and regions keep the input); a number blends uniformly (0 = the input, "
+                       "1 = the network's output alone).")

@@ -8,7 +8,7 @@ import click
 
 from ..ops import FAC_IMPLS
 from ..pipeline import COMPARE_MODES, DEFAULT_SEGMENT_S
-from .options import GroupedCommand, StrengthType, TimeType, env, grouped
+from .options import GroupedCommand, TimeType, env, grouped, strength_option
 from .weights_cmd import offline_option, uses_weights, weights_option
 
 io_option, model_option, encoding_option = grouped("Input and output"), grouped("Model"), grouped("Encoding")
@@ -28,10 +28,7 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
                    "if it has a video extension (.mp4, .mkv...), else a folder that receives PNG frames.")
 @weights_option("run", model_option)
 @offline_option("run", model_option)
-@model_option("--strength", type=StrengthType(), default="auto", metavar="auto|0..1", **env("STRENGTH"),
-              help="How much of the restoration is written: auto = per region, where it clearly deblurs "
-                   "(sharp frames and regions keep the input); a number blends uniformly (0 = the input, "
-                   "1 = the network's output alone).")
+@strength_option(option=model_option)
 @performance_option("--device", default="auto", **env("DEVICE"),
               help="auto, cpu, cuda, cuda:N, or a list (cuda:0,cuda:1) or all: a folder's files and a long "
                    "video's segments are spread over them.")

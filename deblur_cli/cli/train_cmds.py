@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError, OutputError
-from .options import env
+from .options import env, strength_option
 from .weights_cmd import offline_option, uses_weights, weights_option
 
 SETTINGS = {"show_default": True}
@@ -169,12 +169,13 @@ def eval_command(dataset, weights, offline, device, fp16, synthetic, images, cli
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("stfan-demo"),
               help="Folder for blurry.mp4, deblurred.mp4 and side_by_side.mp4.")
 @weights_options("demo")
+@strength_option("demo")
 @click.option("--frames", type=click.IntRange(2, 240), default=24, help="Length of the demo clip.")
 @click.option("--overwrite", is_flag=True,
               help="Replace blurry.mp4, deblurred.mp4 and side_by_side.mp4 in a folder that is not the demo's own "
                    "(in its own folder the demo replaces them on every run, and nothing else).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def demo_command(out_dir, weights, offline, device, fp16, frames, overwrite, quiet) -> None:
+def demo_command(out_dir, weights, offline, device, fp16, strength, frames, overwrite, quiet) -> None:
     """Blur a built-in photo with camera shake, deblur it, and report the gain.
 
     Without --weights the demo uses the default weights (fetching them like a run does) and, offline or when
@@ -185,14 +186,15 @@ def demo_command(out_dir, weights, offline, device, fp16, frames, overwrite, qui
     from .progress import ProgressReporter
     from .weights_cmd import demo_weights
 
-    engine = build_engine(demo_weights(weights), device=device, fp16=fp16)
+    engine = build_engine(demo_weights(weights), device=device, fp16=fp16, strength=strength)
     reporter = ProgressReporter(enabled=not quiet)
     with reporter.session(1), reporter.file("demo") as bar:
         result = run_demo(out_dir, engine, frames=frames, overwrite=overwrite,
                           on_start=bar.on_start, on_frame=bar.on_frame)
     click.echo(f"blurry:       {result.blurry}\ndeblurred:    {result.deblurred}\nside by side: {result.side_by_side}")
     click.echo(f"PSNR {result.input_psnr:.2f} dB -> {result.output_psnr:.2f} dB ({result.gain_db:+.2f} dB), "
-               f"SSIM {result.input_ssim:.4f} -> {result.output_ssim:.4f} over {result.frames} frames")
+               f"SSIM {result.input_ssim:.4f} -> {result.output_ssim:.4f} over {result.frames} frames, "
+               f"strength {strength} (mean {engine.mean_strength:.2f})")
 
 
 # ----------------------------------------------------------------------------- synth
