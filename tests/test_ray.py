@@ -59,8 +59,8 @@ def test_a_driver_resumes_and_a_task_whose_worker_dies_is_retried(tmp_path, rand
     dst = tmp_path / "out.mp4"
     stop = threading.Event()
     with pytest.raises(Interrupted, match="1 of 3 segments kept"):  # an earlier run, stopped in segment 2
-        deblur_video(src, dst, build_engine(random_weights, device="cpu"), segment=SEGMENT, cancel=stop,
-                     on_frame=lambda done: done >= 30 and stop.set())
+        engine = build_engine(random_weights, device="cpu", strength="auto")  # as run builds it: the same journal
+        deblur_video(src, dst, engine, segment=SEGMENT, cancel=stop, on_frame=lambda done: done >= 30 and stop.set())
     request = crash_requests / task_name(work_folder(dst) / "part-0002.mp4")
     request.touch()  # the third segment's first attempt kills its worker process, as a lost node would
     summary = deblur_path(src, dst, weights=random_weights, segment=SEGMENT, ray="local")
