@@ -340,3 +340,16 @@ def test_segments_with_auto_strength_match_one_pass(tmp_path, random_weights):
     assert all(np.array_equal(x, y) for x, y in zip(a[:24], b[:24]))
     assert min(psnr(x, y) for x, y in zip(a, b)) >= 40
     assert one.strength is not None and seg.strength == pytest.approx(one.strength, abs=0.02)
+
+
+@pytest.mark.parametrize("strength", [AUTO, 0.0])
+def test_strength_on_the_device_colour_path(tmp_path, random_weights, strength):
+    """The blend takes the decoder's planes like the network does (--device-colour on): same frames, its figure."""
+    from tests.clipgen import decode_video, make_clip
+
+    src = make_clip(tmp_path / "in.mp4", frames=4, size=(64, 48))
+    engine = build_engine(random_weights, device="cpu", strength=strength)
+    result = deblur_video(src, tmp_path / "out.mp4", engine, device_colour="on")
+    assert result.colour == "device" and result.frames == 4
+    assert result.strength is not None and 0.0 <= result.strength <= 1.0
+    assert len(decode_video(tmp_path / "out.mp4")[0]) == 4
