@@ -178,3 +178,9 @@ class StrengthEngine:
         if not isinstance(weight, torch.Tensor):
             return np.full((height, width), weight, dtype=np.float32)
         return upsample(weight[:1], height, width)[0, 0].float().cpu().numpy()
+
+
+def written_strength(engine: object, skipped: int = 0) -> float | None:
+    """The mean strength ``engine`` wrote in its last ``restore`` call, leaving out the first ``skipped`` frames
+    (a segment's warm-up); None for an engine that writes the network's output as it is."""
+    return engine.mean_strength_after(skipped) if isinstance(engine, StrengthEngine) else None

@@ -68,7 +68,7 @@ FLOOR = 2.0  # levels^2: flat regions are compared against this slope, not again
 EVIDENCE = (0.005, 0.02)  # share of a frame's cells that look deblurred: below the first, none is written
 BLUR_SIGMA = 1.0  # px: the light blur before measuring change and slope (ignores pixel-level noise)
 LEVELS = 255.0  # the unit of change and detail: one 8-bit level
-_LUMA = (0.299, 0.587, 0.114)
+LUMA = (0.299, 0.587, 0.114)  # BT.601 luma weights: what the map (and --compare map) call brightness
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def smoothstep(t: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
     """(N, 3, H, W) RGB -> (N, 1, H, W) luma."""
-    r, g, b = _LUMA
+    r, g, b = LUMA
     return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
 
 

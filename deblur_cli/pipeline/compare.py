@@ -15,6 +15,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from ..inference.weightmap import LUMA
 from . import COMPARE_MODES
 from .labels import draw_label, label_size, scale_for
 
@@ -92,7 +93,7 @@ def weight_view(frame: np.ndarray, weights: np.ndarray) -> np.ndarray:
     if weights.shape != frame.shape[:2]:
         raise ValueError(f"weights {weights.shape} do not match the frame {frame.shape[:2]}")
     peak = float(np.iinfo(frame.dtype).max)
-    luma = (frame.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32) / peak)[..., None]
+    luma = (frame.astype(np.float32) @ np.array(LUMA, dtype=np.float32) / peak)[..., None]
     lo, hi = MAP_GREY
     w = np.clip(weights.astype(np.float32), 0.0, 1.0)[..., None]
     shown = (lo + (hi - lo) * luma) * (1.0 - w) + w * MAP_TINT * (0.5 + 0.5 * luma)

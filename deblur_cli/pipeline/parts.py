@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..inference.engine import Engine
+from ..inference.strength import written_strength
 from ..inference.timing import StageTimes
 from ..io.atomic import atomic_output
 from ..io.concat import part_plan
@@ -122,7 +123,6 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
         notes = (source.damage_warning(), source.truncation_warning(until=end))
         warnings += [note for note in notes if note]
     cuts = [c - outputs.skipped for c in result.cuts if c >= outputs.skipped]
-    strength = engine.mean_strength_after(outputs.skipped) if hasattr(engine, "mean_strength_after") else None
     return PartResult(segment.index, outputs.written, sha256_file(job.part), time.perf_counter() - started,
                       cuts, warnings, result.stages, CPU if layouts is None else DEVICE,
-                      strength)
+                      written_strength(engine, outputs.skipped))

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from ..errors import Interrupted, exit_code_of, stopped_by
 from ..inference.engine import Engine
+from ..inference.strength import written_strength
 from ..inference.timing import StageTimes
 from ..io.passthrough import Window
 from ..io.probe import VideoFacts
@@ -163,7 +164,7 @@ def _deblur(run: RunSpec, on_start, on_frame, cancel, started: float) -> VideoRe
     seconds = time.perf_counter() - started
     return VideoResult(run.input, run.output, result.frames, seconds,
                        result.frames / seconds if seconds > 0 else 0.0, warnings, result.cuts, run.frames_out,
-                       result.stages, CPU if layouts is None else DEVICE, getattr(run.engine, "mean_strength", None))
+                       result.stages, CPU if layouts is None else DEVICE, written_strength(run.engine))
 
 
 __all__ = ["VideoResult", "VideoOptions", "deblur_video", "open_source", "QUEUE_SIZE"]
