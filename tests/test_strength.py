@@ -84,6 +84,27 @@ def test_standard_writes_a_milder_blur_undone_than_cautious():
     assert weight_grid(mild[None], sharp[None], CAUTIOUS).mean() < 0.05
 
 
+def soften(frame: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A Gaussian blur of ``sigma`` pixels (what a network that softens sharp footage writes)."""
+    from deblur_cli.inference.weightmap import gaussian_blur
+
+    return gaussian_blur(frame[:, None], sigma)[:, 0]
+
+
+@pytest.mark.parametrize("settings", [STANDARD, CAUTIOUS])
+def test_a_restoration_that_softens_sharp_content_is_not_written(settings):
+    """Softening an edge moves it as much as sharpening one; only a restoration that sharpens is written."""
+    sharp = texture()
+    for sigma in (0.7, 1.0, 1.5):
+        assert weight_grid(sharp[None], soften(sharp, sigma)[None], settings).max() < 0.02, sigma
+
+
+def test_a_restoration_that_deblurs_but_is_a_little_soft_is_still_written():
+    sharp = texture()
+    for blurred in (motion_blur(sharp), motion_blur(sharp, 6)):
+        assert weight_grid(blurred[None], soften(sharp, 1.0)[None], STANDARD).mean() > 0.95
+
+
 def test_the_experimental_weights_get_the_cautious_map_and_other_weights_the_standard_one(random_weights):
     from deblur_cli.inference.strength import map_settings_for
     from deblur_cli.models.registry import resolve

@@ -13,6 +13,14 @@ there?
   two of noise) is small next to it.
 - Changes under a level (``standard``) or two (``cautious``) are never worth
   writing: they cannot be deblurring, and on clean footage they only cost quality.
+- The ratio cannot tell which way a change goes: softening a sharp edge moves
+  it as much as sharpening a soft one. So a region is written only where the
+  restoration sharpens it: where the (lightly blurred) restoration's gradient
+  energy is at least the input's (:data:`SHARPEN`). A network that softens what
+  it writes (a common complaint of video deblurring models) is kept off sharp
+  regions; deblurring raises the gradient energy there many times over. (A
+  region the network only denoises loses a little detail and is not written
+  either: that is not deblurring.)
 
 How large the ratio must be depends on how far the network can be trusted
 (:class:`MapSettings`). ``standard`` writes any change of more than about a
@@ -30,9 +38,11 @@ network removes or adds is not deblurring) and the slope as the largest
 gradient of the lightly blurred input within a few pixels (so ringing beside
 a sharp edge is compared with that edge). Per region, ``ratio = mean(change^4)
 / mean(change^2 * (slope^2 + floor))``, the change-weighted ratio of squared
-change to squared slope, and ``weight = smoothstep(ratio) * smoothstep(RMS
-change)``. Both are measured in 8-bit levels whatever the frame's bit depth,
-so a 10-bit frame gets the map its 8-bit version would. A frame where only a
+change to squared slope, ``sharpening = (mean(gradient energy of the
+restoration) - mean(that of the input)) / (mean(that of the input) + floor)``,
+and ``weight = smoothstep(ratio) * smoothstep(RMS change) * smoothstep(sharpening)``.
+All are measured in 8-bit levels whatever the frame's bit depth, so a 10-bit
+frame gets the map its 8-bit version would. A frame where only a
 few isolated cells look deblurred gets no weight at all: blur comes from the
 camera (the whole frame) or from a moving object (a region of some size);
 a stray cell in an otherwise sharp frame is more likely the network's own
@@ -48,7 +58,8 @@ bilinearly to the frame: the map is continuous, without seams.
 The constants below were tuned on synthetic clips (benchmarks/bench_strength.py):
 ``cautious`` with the experimental weights on the *training* photos only,
 ``standard`` with a stand-in restoration that undoes a share of the blur and
-nothing else, on both photo splits.
+nothing else, on both photo splits, and :data:`SHARPEN` with stand-ins that
+also soften (a Gaussian of half a pixel and a pixel) on the training photos only.
 """
 
 from __future__ import annotations
@@ -65,6 +76,7 @@ WINDOW = 3  # cells: the statistics of a cell are pooled over this many cells sq
 SPREAD = 9  # cells: a region's weight also covers this neighbourhood (an object's edges, its motion)
 SLOPE_REACH = 5  # px: the slope at a pixel is the steepest within this many pixels square
 FLOOR = 2.0  # levels^2: flat regions are compared against this slope, not against nothing
+SHARPEN = (-0.05, 0.05)  # relative change of gradient energy: a region the restoration softens is not written
 EVIDENCE = (0.005, 0.02)  # share of a frame's cells that look deblurred: below the first, none is written
 BLUR_SIGMA = 1.0  # px: the light blur before measuring change and slope (ignores pixel-level noise)
 LEVELS = 255.0  # the unit of change and detail: one 8-bit level
@@ -106,7 +118,7 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
     return r * x[:, 0:1] + g * x[:, 1:2] + b * x[:, 2:3]
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of (N, 1, H, W), edges replicated."""
     radius = max(1, math.ceil(2.5 * sigma))
     taps = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
@@ -153,10 +165,12 @@ def weight_grid(frame: torch.Tensor, restored: torch.Tensor, settings: MapSettin
 
     0 keeps the input, 1 takes the restoration (see the module's description).
     """
-    x, y = _luma(frame.float()), _luma(restored.float())
+    x = gaussian_blur(_luma(frame.float()), BLUR_SIGMA)
+    y = gaussian_blur(_luma(restored.float()), BLUR_SIGMA)
     rows_cols = grid_size(*x.shape[-2:])
-    change = _gaussian_blur(y - x, BLUR_SIGMA) * LEVELS
-    slope = _neighbourhood(_gradient_energy(_gaussian_blur(x, BLUR_SIGMA)) * LEVELS**2, SLOPE_REACH, "max")
+    change = (y - x) * LEVELS
+    detail_in = _gradient_energy(x) * LEVELS**2
+    slope = _neighbourhood(detail_in, SLOPE_REACH, "max")
     change2 = change * change
 
     def pooled(values: torch.Tensor) -> torch.Tensor:
@@ -164,7 +178,10 @@ def weight_grid(frame: torch.Tensor, restored: torch.Tensor, settings: MapSettin
 
     energy = pooled(change2)
     ratio = pooled(change2 * change2) / (pooled(change2 * slope) + FLOOR * energy + 1e-12)
-    weight = smoothstep(ratio, *settings.ratio) * smoothstep(energy.sqrt(), *settings.change)
+    detail = pooled(detail_in)
+    sharpening = (pooled(_gradient_energy(y) * LEVELS**2) - detail) / (detail + FLOOR)
+    weight = (smoothstep(ratio, *settings.ratio) * smoothstep(energy.sqrt(), *settings.change)
+              * smoothstep(sharpening, *SHARPEN))
     weight = weight * smoothstep(weight.mean(dim=(-2, -1), keepdim=True), *EVIDENCE)
     return _smooth(spread(weight, SPREAD)).clamp_(0.0, 1.0)
 
