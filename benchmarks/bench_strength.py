@@ -16,6 +16,12 @@ against the input; shake keeps at least 90 % of the raw gain; mixed beats both i
     python benchmarks/bench_strength.py --weights weights/stfan_synth_v0.safetensors --device cpu
     python benchmarks/bench_strength.py --weights W --split train   # the photos the estimator was tuned on
     python benchmarks/bench_strength.py --stand-in 0.6 --clean   # no network: 60 % of the blur undone
+    python benchmarks/bench_strength.py --weights W --cache /tmp/raw   # later runs replay the network's outputs
+    python benchmarks/bench_strength.py --time-map 320x192,1280x720   # what the map costs per frame
+
+With ``--cache`` the network's raw outputs are kept (one file per kind and clip) and replayed by
+later runs with the same weights, clips and size: comparing map settings then takes seconds, since
+the network runs as before whatever the map (its recurrence is fed its own outputs).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from deblur_cli.evaluation.evaluate import VALIDATION_SEED  # noqa: E402
 from deblur_cli.evaluation.metrics import psnr  # noqa: E402
 from deblur_cli.inference.build import build_engine  # noqa: E402
 from deblur_cli.inference.strength import StrengthEngine, map_settings_for  # noqa: E402
-from deblur_cli.inference.weightmap import MAP_SETTINGS, grid_size  # noqa: E402
+from deblur_cli.inference.weightmap import MAP_SETTINGS, gaussian_blur, grid_size  # noqa: E402
 from deblur_cli.synth import SequenceGenerator, list_images, load_images, split_images  # noqa: E402
 from deblur_cli.synth.camera import MotionRange  # noqa: E402
 from deblur_cli.synth.profiles import SHAKE, SHARP  # noqa: E402
@@ -64,14 +70,30 @@ class Recorder:
         return out
 
 
-class StandIn:
-    """Not a network: each frame's restoration is ``input + share * (truth - input)`` (noise and JPEG undone too).
+class Replay:
+    """Not a network: the outputs a network gave for these frames before (``--cache``), in order."""
 
-    What ``auto`` would make of weights better than the shipped ones, without them: ``--stand-in 0.6``.
+    def __init__(self, outputs: torch.Tensor) -> None:
+        self.outputs, self.device, self.index = outputs, outputs.device, 0
+
+    def reset(self) -> None:
+        self.index = 0
+
+    def step(self, frame: torch.Tensor) -> torch.Tensor:
+        self.index += 1
+        return self.outputs[self.index - 1]
+
+
+class StandIn:
+    """Not a network: each frame's restoration is ``input + share * (truth - input)`` (noise and JPEG undone too),
+    then, with ``soften``, blurred by a Gaussian of that many pixels (a network that softens what it writes).
+
+    What ``auto`` would make of weights better than the shipped ones, without them: ``--stand-in 0.6``;
+    of good weights that soften sharp footage (ESTRNN issue #31): ``--stand-in 0.6 --soften 1``.
     """
 
-    def __init__(self, share: float) -> None:
-        self.share, self.device, self.truth, self.index = share, torch.device("cpu"), None, 0
+    def __init__(self, share: float, soften: float = 0.0) -> None:
+        self.share, self.soften, self.device, self.truth, self.index = share, soften, torch.device("cpu"), None, 0
 
     def reset(self) -> None:
         self.index = 0
@@ -79,6 +101,8 @@ class StandIn:
     def step(self, frame: torch.Tensor) -> torch.Tensor:
         out = torch.lerp(frame.float(), self.truth[self.index], self.share)
         self.index += 1
+        if self.soften:  # each colour plane on its own
+            out = gaussian_blur(out.reshape(-1, 1, *out.shape[-2:]), self.soften).reshape(out.shape)
         return out
 
 
@@ -114,11 +138,11 @@ def score_clip(engine, recorder: Recorder, blurry: torch.Tensor, sharp: torch.Te
 def run(args) -> dict:
     train, val = split_images(list_images(args.images))
     photos = load_images(val if args.split == "val" else train)
-    network = StandIn(args.stand_in) if args.stand_in is not None else build_engine(args.weights, device=args.device,
-                                                                                     fp16=args.fp16)
-    recorder = Recorder(network)
+    if args.stand_in is not None:
+        network = StandIn(args.stand_in, args.soften)
+    else:
+        network = build_engine(args.weights, device=args.device, fp16=args.fp16)
     settings = MAP_SETTINGS[args.map] if args.map else map_settings_for(getattr(network, "weights", None))
-    engine = StrengthEngine(recorder, "auto", settings)
     print(f"map setting: {settings.name} (ratio {settings.ratio[0]} to {settings.ratio[1]}, "
           f"change {settings.change[0]} to {settings.change[1]} levels)")
     print(f"{'kind':<6} {'frames':>6} {'input':>8} {'raw':>8} {'gain':>7} {'auto':>8} {'gain':>7} {'vs raw':>7} "
@@ -130,10 +154,21 @@ def run(args) -> dict:
         frames: dict[str, list[float]] = {"input": [], "raw": [], "auto": [], "oracle": [], "strength": []}
         started = time.perf_counter()
         for index in range(args.clips):
-            clip = generator.sequence(index)
-            if isinstance(network, StandIn):
-                network.truth = clip.sharp.float()
-            scores = score_clip(engine, recorder, clip.blurry, clip.sharp)
+            cached = args.cache / f"{cache_key(args)}-{kind}-{index:03d}.pt" if args.cache else None
+            if cached is not None and cached.exists():  # the clip and the network's outputs, as they were
+                saved = torch.load(cached)
+                blurry, sharp, restorer = saved["blurry"], saved["sharp"], Replay(saved["raw"])
+            else:
+                clip = generator.sequence(index)
+                blurry, sharp, restorer = clip.blurry, clip.sharp, network
+                if isinstance(network, StandIn):
+                    network.truth = sharp.float()
+            recorder = Recorder(restorer)
+            engine = StrengthEngine(recorder, "auto", settings)
+            scores = score_clip(engine, recorder, blurry, sharp)
+            if cached is not None and restorer is network:
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                torch.save({"blurry": blurry, "sharp": sharp, "raw": torch.stack(recorder.outputs)}, cached)
             for key, values in scores.items():
                 frames[key] += values
             if args.verbose:
@@ -144,6 +179,15 @@ def run(args) -> dict:
         results[kind]["seconds"] = round(time.perf_counter() - started, 1)
         print(format_row(kind, results[kind]), flush=True)
     return results
+
+
+def cache_key(args) -> str:
+    """What the raw outputs depend on: the restorer, the photos, the clips and their size."""
+    restorer = (f"standin{args.stand_in}-soften{args.soften}" if args.stand_in is not None
+                else Path(str(args.weights)).stem)
+    clean = "-clean" if args.clean else ""
+    return (f"{restorer}{'-fp16' if args.fp16 else ''}-{args.split}{clean}-{args.width}x{args.height}"
+            f"-f{args.frames}-s{args.seed}")
 
 
 def format_row(kind: str, r: dict) -> str:
@@ -172,11 +216,32 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
     return out
 
 
+def time_map(sizes: list[str], device: str) -> None:
+    """Milliseconds per frame of what ``auto`` adds to the network: estimate, smoothing, upsampling and blend."""
+    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                          "cpu" if device == "auto" else device)
+    for size in sizes:
+        width, height = (int(v) for v in size.lower().split("x"))
+        engine = StrengthEngine(Replay(torch.rand(1, 3, height, width, device=device).expand(64, -1, -1, -1)))
+        frame = torch.rand(3, height, width, device=device)
+        frames = 20 if width * height < 500_000 else 5
+        for index in range(frames + 2):
+            if index == 2:  # two frames to warm up
+                torch.cuda.synchronize(device) if device.type == "cuda" else None
+                started = time.perf_counter()
+            engine.step(frame)
+        torch.cuda.synchronize(device) if device.type == "cuda" else None
+        print(f"{size}: {1000 * (time.perf_counter() - started) / frames:.1f} ms per frame "
+              f"({frames} frames, {device}, {torch.get_num_threads()} threads)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None, help="a weights file or entry name")
     parser.add_argument("--stand-in", type=float, default=None, metavar="SHARE",
                         help="instead of weights, a stand-in restoration: input + SHARE (truth - input)")
+    parser.add_argument("--soften", type=float, default=0.0, metavar="SIGMA",
+                        help="with --stand-in: then blur it by a Gaussian of SIGMA px (a network that softens)")
     parser.add_argument("--map", choices=sorted(MAP_SETTINGS), default=None,
                         help="the map's setting (default: what the weights call for; standard for --stand-in)")
     parser.add_argument("--clean", action="store_true", help="clips without noise or JPEG (blur alone)")
@@ -191,18 +256,26 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--fp16", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                        help="keep the network's raw outputs here and replay them in later runs")
+    parser.add_argument("--time-map", default=None, metavar="WxH,...",
+                        help="only time the map (no clips, no network) at these frame sizes")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per clip")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.time_map:
+        return time_map(args.time_map.split(","), args.device)
     if (args.weights is None) == (args.stand_in is None):
         parser.error("give --weights or --stand-in")
     args.width, args.height = (int(v) for v in args.size.lower().split("x"))
     args.kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     if unknown := sorted(set(args.kinds) - set(KINDS)):
         parser.error(f"unknown kind(s) {', '.join(unknown)}: choose from {', '.join(KINDS)}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    restorer = f"stand-in {args.stand_in}" if args.stand_in is not None else f"weights {args.weights}"
+    restorer = f"weights {args.weights}"
+    if args.stand_in is not None:
+        restorer = f"stand-in {args.stand_in}" + (f", softened by {args.soften} px" if args.soften else "")
     print(f"{args.clips} clips x {args.frames} frames per kind, {args.width}x{args.height}, {args.split} photos, "
           f"seed {args.seed}, {restorer}, device {args.device}")
     results = run(args)
