@@ -235,7 +235,7 @@ def time_map(sizes: list[str], device: str) -> None:
               f"({frames} frames, {device}, {torch.get_num_threads()} threads)")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=None, help="a weights file or entry name")
     parser.add_argument("--stand-in", type=float, default=None, metavar="SHARE",
@@ -262,11 +262,12 @@ def main() -> None:
                         help="only time the map (no clips, no network) at these frame sizes")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("-v", "--verbose", action="store_true", help="a line per clip")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.time_map:
-        return time_map(args.time_map.split(","), args.device)
+        time_map(args.time_map.split(","), args.device)
+        return None
     if (args.weights is None) == (args.stand_in is None):
         parser.error("give --weights or --stand-in")
     args.width, args.height = (int(v) for v in args.size.lower().split("x"))
@@ -284,6 +285,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
                                          "results": results}, indent=2) + "\n")
+    return results
 
 
 if __name__ == "__main__":

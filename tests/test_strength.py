@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -377,3 +380,33 @@ def test_strength_on_the_device_colour_path(tmp_path, random_weights, strength):
     assert result.colour == "device" and result.frames == 4
     assert result.strength is not None and 0.0 <= result.strength <= 1.0
     assert len(decode_video(tmp_path / "out.mp4")[0]) == 4
+
+
+# --- the benchmark --------------------------------------------------------------------------------
+
+def test_bench_strength_runs_at_a_tiny_size_and_replays_its_cache(tmp_path, capsys):
+    """benchmarks/bench_strength.py with a softening stand-in: figures present; a second run replays the cache."""
+    import importlib.util
+
+    import imageio.v3 as iio
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(3):
+        iio.imwrite(photos / f"photo_{i}.png", to_array(texture(i, 96, 128)))
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_strength", repo / "benchmarks" / "bench_strength.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    args = ["--stand-in", "0.6", "--soften", "1", "--clean", "--images", str(photos), "--clips", "1", "--frames", "2",
+            "--size", "64x48", "--kinds", "sharp,shake", "--cache", str(tmp_path / "cache"), "--threads", "1"]
+    first = bench.main(args)
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # one file per kind and clip
+    second = bench.main(args + ["--json", str(tmp_path / "out.json")])
+    for kind in ("sharp", "shake"):
+        assert first[kind]["frames"] == 2 and 0 <= first[kind]["strength"] <= 1
+        for key in ("input", "raw", "auto", "oracle", "strength"):
+            assert second[kind][key] == pytest.approx(first[kind][key])
+    assert "results" in json.loads((tmp_path / "out.json").read_text())
+    bench.main(["--time-map", "32x24", "--device", "cpu"])
+    assert "32x24:" in capsys.readouterr().out
