@@ -27,6 +27,7 @@ the network runs as before whatever the map (its recurrence is fed its own outpu
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -45,6 +46,7 @@ from deblur_cli.evaluation.metrics import psnr  # noqa: E402
 from deblur_cli.inference.build import build_engine  # noqa: E402
 from deblur_cli.inference.strength import StrengthEngine, map_settings_for  # noqa: E402
 from deblur_cli.inference.weightmap import MAP_SETTINGS, gaussian_blur, grid_size  # noqa: E402
+from deblur_cli.io.atomic import atomic_output, write_atomic  # noqa: E402
 from deblur_cli.synth import SequenceGenerator, list_images, load_images, split_images  # noqa: E402
 from deblur_cli.synth.camera import MotionRange  # noqa: E402
 from deblur_cli.synth.profiles import SHAKE, SHARP  # noqa: E402
@@ -154,7 +156,7 @@ def run(args) -> dict:
         frames: dict[str, list[float]] = {"input": [], "raw": [], "auto": [], "oracle": [], "strength": []}
         started = time.perf_counter()
         for index in range(args.clips):
-            cached = args.cache / f"{cache_key(args)}-{kind}-{index:03d}.pt" if args.cache else None
+            cached = args.cache / f"{cache_key(args, network)}-{kind}-{index:03d}.pt" if args.cache else None
             if cached is not None and cached.exists():  # the clip and the network's outputs, as they were
                 saved = torch.load(cached)
                 blurry, sharp, restorer = saved["blurry"], saved["sharp"], Replay(saved["raw"])
@@ -167,8 +169,8 @@ def run(args) -> dict:
             engine = StrengthEngine(recorder, "auto", settings)
             scores = score_clip(engine, recorder, blurry, sharp)
             if cached is not None and restorer is network:
-                cached.parent.mkdir(parents=True, exist_ok=True)
-                torch.save({"blurry": blurry, "sharp": sharp, "raw": torch.stack(recorder.outputs)}, cached)
+                with atomic_output(cached) as temp:  # a run stopped half-way leaves no half-written file to replay
+                    torch.save({"blurry": blurry, "sharp": sharp, "raw": torch.stack(recorder.outputs)}, temp)
             for key, values in scores.items():
                 frames[key] += values
             if args.verbose:
@@ -181,13 +183,14 @@ def run(args) -> dict:
     return results
 
 
-def cache_key(args) -> str:
-    """What the raw outputs depend on: the restorer, the photos, the clips and their size."""
-    restorer = (f"standin{args.stand_in}-soften{args.soften}" if args.stand_in is not None
-                else Path(str(args.weights)).stem)
-    clean = "-clean" if args.clean else ""
-    return (f"{restorer}{'-fp16' if args.fp16 else ''}-{args.split}{clean}-{args.width}x{args.height}"
-            f"-f{args.frames}-s{args.seed}")
+def cache_key(args, network) -> str:
+    """A name for what the raw outputs depend on: the restorer (the weights' checksum), the photos and the clips."""
+    if isinstance(network, StandIn):
+        restorer = f"standin{args.stand_in}-soften{args.soften}"
+    else:
+        restorer = f"{Path(str(args.weights)).stem}-{getattr(network.weights, 'sha256', '')[:12]}"
+    inputs = f"{args.images.resolve()}|{args.split}|{args.clean}|{args.fp16}|{args.width}x{args.height}|{args.frames}"
+    return f"{restorer}-{args.split}-s{args.seed}-{hashlib.sha256(inputs.encode()).hexdigest()[:12]}"
 
 
 def format_row(kind: str, r: dict) -> str:
@@ -218,20 +221,25 @@ def goals(results: dict) -> list[tuple[str, str, bool]]:
 
 def time_map(sizes: list[str], device: str) -> None:
     """Milliseconds per frame of what ``auto`` adds to the network: estimate, smoothing, upsampling and blend."""
-    device = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                          "cpu" if device == "auto" else device)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
+
+    def finished() -> float:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter()
+
     for size in sizes:
         width, height = (int(v) for v in size.lower().split("x"))
-        engine = StrengthEngine(Replay(torch.rand(1, 3, height, width, device=device).expand(64, -1, -1, -1)))
-        frame = torch.rand(3, height, width, device=device)
         frames = 20 if width * height < 500_000 else 5
-        for index in range(frames + 2):
-            if index == 2:  # two frames to warm up
-                torch.cuda.synchronize(device) if device.type == "cuda" else None
-                started = time.perf_counter()
+        restored = torch.rand(1, 3, height, width, device=device).expand(frames + 2, -1, -1, -1)
+        engine = StrengthEngine(Replay(restored))
+        frame = torch.rand(3, height, width, device=device)
+        for _ in range(2):  # warm-up
             engine.step(frame)
-        torch.cuda.synchronize(device) if device.type == "cuda" else None
-        print(f"{size}: {1000 * (time.perf_counter() - started) / frames:.1f} ms per frame "
+        started = finished()
+        for _ in range(frames):
+            engine.step(frame)
+        print(f"{size}: {1000 * (finished() - started) / frames:.1f} ms per frame "
               f"({frames} frames, {device}, {torch.get_num_threads()} threads)")
 
 
@@ -283,8 +291,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     for goal, measured, met in goals(results):
         print(f"{'met ' if met else 'MISS'}  {goal}: {measured}")
     if args.json:
-        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
-                                         "results": results}, indent=2) + "\n")
+        write_atomic(args.json, json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
+                                            "results": results}, indent=2) + "\n")
     return results
 
 
