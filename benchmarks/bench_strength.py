@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 from deblur_cli.evaluation.evaluate import VALIDATION_SEED  # noqa: E402
 from deblur_cli.evaluation.metrics import psnr  # noqa: E402
 from deblur_cli.inference.build import build_engine  # noqa: E402
+from deblur_cli.inference.frames import to_float, to_integer  # noqa: E402
 from deblur_cli.inference.strength import StrengthEngine, map_settings_for  # noqa: E402
 from deblur_cli.inference.weightmap import MAP_SETTINGS, gaussian_blur, grid_size  # noqa: E402
 from deblur_cli.io.atomic import atomic_output, write_atomic  # noqa: E402
@@ -110,11 +111,11 @@ class StandIn:
 
 def to_uint8(frames: torch.Tensor) -> list[np.ndarray]:
     """(T, 3, H, W) in [0, 1] -> T (H, W, 3) uint8 frames."""
-    return list((frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+    return [to_integer(frame.clamp(0, 1), np.uint8).numpy() for frame in frames]
 
 
 def from_uint8(frames: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+    return torch.stack([to_float(frame, torch.device("cpu")) for frame in frames])
 
 
 def oracle(blurry: torch.Tensor, raw: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ from deblur_cli.errors import OptionError
 from deblur_cli.inference.build import build_engine
 from deblur_cli.inference.streaming import to_float
 from deblur_cli.inference.strength import AUTO, StrengthEngine, parse_strength
-from deblur_cli.inference.weightmap import CAUTIOUS, STANDARD, TemporalSmoother, grid_size, weight_grid
+from deblur_cli.inference.weightmap import CAUTIOUS, STANDARD, TemporalSmoother, gaussian_blur, grid_size, weight_grid
 from deblur_cli.io.images import encode_png, list_frames, read_frame
 from deblur_cli.pipeline.compare import MAP_LABELS, compose
 from deblur_cli.pipeline.options import EngineOptions
@@ -89,8 +89,6 @@ def test_standard_writes_a_milder_blur_undone_than_cautious():
 
 def soften(frame: torch.Tensor, sigma: float) -> torch.Tensor:
     """A Gaussian blur of ``sigma`` pixels (what a network that softens sharp footage writes)."""
-    from deblur_cli.inference.weightmap import gaussian_blur
-
     return gaussian_blur(frame[:, None], sigma)[:, 0]
 
 

@@ -27,6 +27,7 @@ import torch
 
 from ..errors import OutputError
 from ..inference.engine import Engine
+from ..inference.frames import to_float, to_integer
 from ..io.atomic import atomic_output, remove_quietly, write_atomic
 from ..io.colour import RANGE_LIMITED, ColourInfo, frame_to_rgb, rgb_to_frame, tag
 from ..io.source import VideoSource
@@ -81,7 +82,7 @@ def demo_clip(frames: int = DEMO_FRAMES, size: tuple[int, int] = DEMO_SIZE, seed
 
 
 def _to_uint8(frames: torch.Tensor) -> list[np.ndarray]:
-    return list((frames.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+    return [to_integer(frame.clamp(0, 1), np.uint8).cpu().numpy() for frame in frames]
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: int = DEMO_FPS, crf: int = DEMO_CRF) -> None:
@@ -130,7 +131,7 @@ class _RecordingEngine:
 
 
 def _scores(frames: list[np.ndarray], truth: torch.Tensor) -> tuple[float, float]:
-    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255.0
+    x = torch.stack([to_float(frame, torch.device("cpu")) for frame in frames])
     return float(psnr(x, truth).mean()), float(ssim(x, truth).mean())
 
 

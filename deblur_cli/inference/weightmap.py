@@ -165,11 +165,11 @@ def weight_grid(frame: torch.Tensor, restored: torch.Tensor, settings: MapSettin
 
     0 keeps the input, 1 takes the restoration (see the module's description).
     """
-    x = gaussian_blur(_luma(frame.float()), BLUR_SIGMA)
-    y = gaussian_blur(_luma(restored.float()), BLUR_SIGMA)
+    x = gaussian_blur(_luma(frame.float()), BLUR_SIGMA) * LEVELS  # in 8-bit levels from here on
+    y = gaussian_blur(_luma(restored.float()), BLUR_SIGMA) * LEVELS
     rows_cols = grid_size(*x.shape[-2:])
-    change = (y - x) * LEVELS
-    detail_in = _gradient_energy(x) * LEVELS**2
+    change = y - x
+    detail_in = _gradient_energy(x)
     slope = _neighbourhood(detail_in, SLOPE_REACH, "max")
     change2 = change * change
 
@@ -179,7 +179,7 @@ def weight_grid(frame: torch.Tensor, restored: torch.Tensor, settings: MapSettin
     energy = pooled(change2)
     ratio = pooled(change2 * change2) / (pooled(change2 * slope) + FLOOR * energy + 1e-12)
     detail = pooled(detail_in)
-    sharpening = (pooled(_gradient_energy(y) * LEVELS**2) - detail) / (detail + FLOOR)
+    sharpening = (pooled(_gradient_energy(y)) - detail) / (detail + FLOOR)
     weight = (smoothstep(ratio, *settings.ratio) * smoothstep(energy.sqrt(), *settings.change)
               * smoothstep(sharpening, *SHARPEN))
     weight = weight * smoothstep(weight.mean(dim=(-2, -1), keepdim=True), *EVIDENCE)
