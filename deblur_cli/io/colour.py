@@ -110,6 +110,26 @@ def hdr_of(frame: av.VideoFrame) -> HdrMetadata | None:
     return HdrMetadata(mastering, light) if mastering or light else None
 
 
+# What a re-encode cannot carry: dynamic HDR metadata, made per frame for the original pictures.
+# Frame side data the decoders attach, and the MP4/MOV sample-description boxes and entry types of Dolby Vision.
+DYNAMIC_HDR_SIDE_DATA = {SideDataType.DOVI_RPU_BUFFER: "Dolby Vision", SideDataType.DOVI_METADATA: "Dolby Vision",
+                         SideDataType.DYNAMIC_HDR_PLUS: "HDR10+", SideDataType.DYNAMIC_HDR_VIVID: "HDR Vivid"}
+DOLBY_VISION_BOXES = frozenset({b"dvcC", b"dvvC", b"dvwC", b"dvh1", b"dvhe", b"dva1", b"dvav"})
+
+
+def dynamic_hdr_of(frame: av.VideoFrame, entry_boxes: set[bytes] = frozenset()) -> tuple[str, ...]:
+    """The dynamic HDR metadata the input carries ("Dolby Vision", "HDR10+"...), sorted.
+
+    ``entry_boxes``: the types found in the file's MP4/MOV sample descriptions
+    (:func:`.mp4boxes.sample_entry_boxes`), where Dolby Vision announces itself
+    even before a decoder meets its per-frame RPU.
+    """
+    names = {name for kind, name in DYNAMIC_HDR_SIDE_DATA.items() if kind in frame.side_data}
+    if DOLBY_VISION_BOXES & set(entry_boxes):
+        names.add("Dolby Vision")
+    return tuple(sorted(names))
+
+
 def output_colour(colour: ColourInfo, input_is_rgb: bool) -> ColourInfo:
     """Tags for the YUV output. RGB input (PNG, FFV1 RGB...) has no YUV matrix: use BT.709 limited."""
     if input_is_rgb or colour.matrix == MATRIX_RGB:

@@ -34,6 +34,7 @@ from ..errors import OutputError
 from .colour import tag
 from .encode_plan import EncoderPlan
 from .passthrough import Passthrough
+from .playable import codec_tag
 from .probe import VideoFacts, describe_error, open_input
 from .sink import VideoSink
 
@@ -44,7 +45,9 @@ TAIL = 64  # presentation times remembered from the part before (far more than a
 
 def part_plan(plan: EncoderPlan) -> EncoderPlan:
     """The encoder plan for a part of an output planned as ``plan``: same encoder, maybe another container."""
-    return replace(plan, muxer=PART_MUXER.get(plan.muxer, plan.muxer), warnings=[])
+    muxer = PART_MUXER.get(plan.muxer, plan.muxer)
+    return replace(plan, muxer=muxer, warnings=[], trailer=None, container_options={},
+                   codec_tag=codec_tag(plan.codec, muxer))
 
 
 def part_suffix(plan: EncoderPlan) -> str:
@@ -70,6 +73,8 @@ class JoinSink(VideoSink):
         stream.codec_context.time_base = self.time_base
         stream.codec_context.framerate = rate
         tag(stream.codec_context, self.colour)
+        if self.plan.codec_tag:
+            stream.codec_context.codec_tag = self.plan.codec_tag  # the output's own ('hvc1')
         return stream
 
     def write_packet(self, packet: av.Packet) -> None:
@@ -80,7 +85,7 @@ class JoinSink(VideoSink):
     def finish(self) -> None:
         if self.passthrough is not None:
             self.passthrough.mux_until(self.container, None)
-        self.container.close()
+        self.close_file()
 
 
 class _Dts:

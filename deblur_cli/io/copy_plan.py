@@ -85,6 +85,20 @@ def _plan_cover(plan: CopyPlan, container, stream, info: OtherStream, muxer: str
         plan.warnings.append(f"{info.describe()} dropped: a {suffix} file cannot hold cover art")
 
 
+# Where a stream the output's writer refuses would be kept: (writer, the output that gets it).
+KEPT_ELSEWHERE = {"mp4": ("mov", ".mov"), "webm": ("matroska", ".mkv"), "avi": ("matroska", ".mkv"),
+                  "mpegts": ("matroska", ".mkv")}
+
+
+def _dropped(info: OtherStream, stream, muxer: str, suffix: str, reason: str) -> str:
+    """Why ``stream`` is not in the output, truthfully: this writer refuses it, and where it is kept."""
+    text = f"{info.describe()} dropped: FFmpeg's {muxer} writer cannot store it in a {suffix} file ({reason})"
+    other, other_suffix = KEPT_ELSEWHERE.get(muxer, (None, None))
+    if other is not None and _container_rejects(stream, other) is None:
+        text += f"; a {other_suffix} output keeps it"
+    return text
+
+
 def plan_copy(input_path: Path, others: tuple[OtherStream, ...], muxer: str, suffix: str) -> CopyPlan:
     """Decide, stream by stream, what goes into the output (raises OutputError for audio that cannot)."""
     plan = CopyPlan()
@@ -113,5 +127,5 @@ def plan_copy(input_path: Path, others: tuple[OtherStream, ...], muxer: str, suf
                     f"{info.describe()} cannot be copied into a {suffix} file ({reason}); "
                     f"choose an output extension that can hold it, e.g. .mkv")
             else:
-                plan.warnings.append(f"{info.describe()} dropped: a {suffix} file cannot hold it")
+                plan.warnings.append(_dropped(info, stream, muxer, suffix, reason))
     return plan

@@ -18,21 +18,26 @@ from pathlib import Path
 import av
 
 from ..errors import OptionError, OutputError
-from .colour import HdrMetadata
 from .encoders import encoder_status
+from .playable import (
+    add_params,
+    codec_tag,
+    default_codec,
+    hdr_options,
+    playback_warnings,
+    target_depth,
+)
 from .probe import VideoFacts, describe_error
 
 MUXER_FOR_SUFFIX = {
     ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
     ".avi": "avi", ".ts": "mpegts", ".mts": "mpegts", ".m2ts": "mpegts",
 }
-DEFAULT_CODEC = "libx264"
-DEFAULT_CODEC_FOR_MUXER = {"webm": "libvpx-vp9"}
 CODEC_ALIASES = {
     "h264": "libx264", "x264": "libx264", "avc": "libx264",
     "h265": "libx265", "hevc": "libx265", "x265": "libx265",
-    "vp9": "libvpx-vp9", "av1": "libsvtav1", "nvenc": "h264_nvenc",
-}
+    "vp9": "libvpx-vp9", "av1": "libsvtav1",
+}  # "nvenc" picks h264_nvenc or hevc_nvenc by the input (.playable)
 # Hardware encoders are tried by opening them; when that fails the software twin is used.
 SOFTWARE_TWIN = {"h264_nvenc": "libx264", "hevc_nvenc": "libx265", "av1_nvenc": "libsvtav1"}
 DEFAULT_CRF = {"libx264": 18, "libx265": 18, "libvpx-vp9": 24, "libsvtav1": 28, "nvenc": 19}
@@ -47,7 +52,6 @@ DEFAULT_PRESET = {"libx264": "faster", "libx265": "medium", "libsvtav1": "8", "n
 # into slices. Frame threads (x264's own, its automatic count of 1.5 per core) scale to a GPU machine's 16 cores
 # better and cost only a few frames of delay, which a file-to-file run does not notice.
 THREAD_TYPE = {"libx264": "FRAME"}
-MP4_LIKE = ("mp4", "mov")
 # Encoders whose --preset is a number: the option it sets and the values it takes.
 NUMERIC_PRESET = {"libvpx-vp9": ("cpu-used", "cpu-used 0-8"), "libsvtav1": ("preset", "0-13")}
 # The --crf values each encoder family takes (x264/x265 clamp anything above 51 silently: refused instead).
@@ -82,6 +86,9 @@ class EncoderPlan:
     warnings: list[str] = field(default_factory=list)
     sample_aspect_ratio: Fraction | None = None  # written to the output (None: square pixels)
     thread_type: str | None = None  # FFmpeg threading the encoder is opened with (THREAD_TYPE; None: PyAV's)
+    codec_tag: str | None = None  # the output stream's sample-entry tag ('hvc1'; None: the muxer's default)
+    container_options: dict[str, str] = field(default_factory=dict)  # muxer options (movflags...), .container_plan
+    trailer: tuple[int, int] | None = None  # (offset, length) of the input's bytes appended after muxing
 
 
 def muxer_for(path: Path) -> str:
@@ -113,7 +120,8 @@ def _check_muxer_holds(muxer: str, codec: str, suffix: str) -> None:
 
 
 def _pick_pix_fmt(codec: av.codec.Codec, facts: VideoFacts) -> tuple[str, str | None]:
-    """4:2:0 at the input's bit depth (4:4:4 when a side is odd, which 4:2:0 cannot hold)."""
+    """4:2:0 at the input's bit depth (:func:`.playable.target_depth`; 4:4:4 when a side is odd)."""
+    depth = target_depth(codec.name, facts)
     supported = [f.name for f in (codec.video_formats or ())]
     odd = facts.width % 2 or facts.height % 2
     high = ["yuv420p10le", "p010le"]
@@ -121,16 +129,16 @@ def _pick_pix_fmt(codec: av.codec.Codec, facts: VideoFacts) -> tuple[str, str | 
     if odd:
         high, low = ["yuv444p10le"] + high, ["yuv444p"] + low
     if not supported:
-        return (high if facts.bit_depth > 8 else low)[0], None
-    if facts.bit_depth > 8:
+        return (high if depth > 8 else low)[0], None
+    if depth > 8:
         for name in high:
             if name in supported:
                 return name, None
     for name in low:
         if name in supported:
             warning = None
-            if facts.bit_depth > 8:
-                warning = f"{codec.name} cannot encode {facts.bit_depth}-bit video here; the output is 8-bit"
+            if depth > 8:
+                warning = f"{codec.name} cannot encode {depth}-bit video here; the output is 8-bit"
             return name, warning
     return supported[0], None
 
@@ -140,11 +148,6 @@ def _check_crf(family: str, codec: str, crf: int | None) -> None:
         low, high = CRF_RANGE[family]
         if not low <= crf <= high:
             raise OptionError(f"--crf {crf} is outside the range of {codec} ({low}-{high}; lower is better)")
-
-
-def _add_params(options: dict[str, str], option: str, params: str) -> None:
-    """Append ``key=value:...`` parameters to an encoder's parameter option (x264-params, x265-params)."""
-    options[option] = ":".join(p for p in (options.get(option, ""), params) if p)
 
 
 def _options(codec: str, crf: int | None, preset: str | None) -> tuple[dict[str, str], list[str]]:
@@ -177,36 +180,6 @@ def _options(codec: str, crf: int | None, preset: str | None) -> tuple[dict[str,
     return options, warnings
 
 
-# Encoders that write HDR10 static metadata as SEI: (their parameter option, mastering-display key, light-level key).
-HDR_PARAMS = {"libx264": ("x264-params", "mastering-display", "cll"),
-              "libx265": ("x265-params", "master-display", "max-cll")}
-
-
-def _hdr_options(codec: str, hdr: HdrMetadata, options: dict[str, str]) -> str | None:
-    """Pass the input's HDR10 metadata on through the encoder's parameters (a warning where it has none).
-
-    PyAV cannot attach side data to frames or streams, so x264/x265 parameters are
-    the only way to write it; both take chromaticities in 1/50000 and luminance in
-    1/10000 cd/m2, green first.
-    """
-    if codec not in HDR_PARAMS:
-        return f"{codec} cannot write the input's HDR mastering-display/light-level metadata; the output lacks it"
-    option, mastering_key, light_key = HDR_PARAMS[codec]
-    params = []
-    if hdr.mastering:
-        rx, ry, gx, gy, bx, by, wx, wy, low, high = hdr.mastering
-
-        def xy(x: Fraction, y: Fraction) -> str:
-            return f"({round(x * 50000)},{round(y * 50000)})"
-
-        params.append(f"{mastering_key}=G{xy(gx, gy)}B{xy(bx, by)}R{xy(rx, ry)}WP{xy(wx, wy)}"
-                      f"L({round(high * 10000)},{round(low * 10000)})")
-    if hdr.light_level:
-        params.append(f"{light_key}={hdr.light_level[0]},{hdr.light_level[1]}")
-    _add_params(options, option, ":".join(params))
-    return None
-
-
 def _hardware_unusable(codec: str, pix_fmt: str, options: dict[str, str], facts: VideoFacts) -> str | None:
     """Why a hardware encoder cannot write this video here (None if it can).
 
@@ -234,7 +207,7 @@ def plan_encoder(output: Path, facts: VideoFacts, codec: str | None = None,
     """Resolve the user's encode choices against the output extension and the input."""
     muxer = muxer_for(output)
     suffix = output.suffix.lower()
-    name = (codec or DEFAULT_CODEC_FOR_MUXER.get(muxer, DEFAULT_CODEC)).strip()
+    name = default_codec(muxer, facts, codec).strip()
     name = CODEC_ALIASES.get(name.lower(), name)
     encoder = _video_encoder(name)
     _check_muxer_holds(muxer, encoder.name, suffix)
@@ -251,15 +224,19 @@ def plan_encoder(output: Path, facts: VideoFacts, codec: str | None = None,
             fallback.warnings.insert(0, f"{encoder.name} {reason}; encoded with {twin} instead")
             return fallback
     if facts.hdr is not None:
-        hdr_warning = _hdr_options(encoder.name, facts.hdr, options)
+        hdr_warning = hdr_options(encoder.name, facts.hdr, options)
         if hdr_warning:
             warnings.append(hdr_warning)
     if muxer == "avi" and encoder.name == "libx264":
-        _add_params(options, "x264-params", _avi_x264_params(facts))
+        add_params(options, "x264-params", _avi_x264_params(facts))
     sar = facts.sample_aspect_ratio
-    if sar is not None and encoder.name not in SAR_IN_BITSTREAM and muxer not in SAR_IN_CONTAINER:
+    if sar not in (None, 1) and encoder.name not in SAR_IN_BITSTREAM and muxer not in SAR_IN_CONTAINER:
         warnings.append(f"the input's pixel aspect ratio {sar.numerator}:{sar.denominator} cannot be stored with "
                         f"{encoder.name} in a {suffix} file; the output shows square pixels "
                         f"(use .mp4/.mov, or --codec libx264)")
         sar = None
-    return EncoderPlan(muxer, encoder.name, pix_fmt, options, warnings, sar, THREAD_TYPE.get(encoder.name))
+    if sar == 1 and encoder.name not in SAR_IN_BITSTREAM and muxer not in SAR_IN_CONTAINER:
+        sar = None  # square pixels are what the output shows anyway
+    warnings += playback_warnings(encoder.name, pix_fmt, facts, explicit=codec is not None)
+    return EncoderPlan(muxer, encoder.name, pix_fmt, options, warnings, sar, THREAD_TYPE.get(encoder.name),
+                       codec_tag(encoder.name, muxer))

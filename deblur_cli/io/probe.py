@@ -24,7 +24,8 @@ from .chapters import (
     is_timecode_track,
     read_chapters,
 )
-from .colour import ColourInfo, HdrMetadata, colour_of, hdr_of
+from .colour import ColourInfo, HdrMetadata, colour_of, dynamic_hdr_of, hdr_of
+from .mp4boxes import find_trailer, sample_entry_boxes
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,17 @@ class VideoFacts:
     video_tags: dict[str, str] = field(default_factory=dict)  # language, title... of the video stream
     container_tags: dict[str, str] = field(default_factory=dict)  # title, creation_time... of the file
     hdr: HdrMetadata | None = None  # mastering display / light level, when the input carries them
-    sample_aspect_ratio: Fraction | None = None  # pixel shape; None for square pixels (or unknown)
+    sample_aspect_ratio: Fraction | None = None  # pixel shape as the input states it (1 kept); None: not stated
     chapters: tuple[Chapter, ...] = field(default=())
     timecode: str | None = None  # start timecode (HH:MM:SS:FF), from a tag or a tmcd track
+    dynamic_hdr: tuple[str, ...] = ()  # per-frame HDR metadata a re-encode loses ("Dolby Vision", "HDR10+")
+    major_brand: str = ""  # an MP4/MOV file's major brand ('qt  ': a QuickTime file, whatever its name)
+    trailer: tuple[int, int] | None = None  # (offset, length) of bytes after an MP4/MOV file's boxes (Samsung SEF)
+
+    @property
+    def is_mp4_family(self) -> bool:
+        """Whether the input is an ISO-BMFF file (MP4, MOV, 3GP...), read by FFmpeg's mov demuxer."""
+        return self.container.split(",")[0] == "mov"
 
     @property
     def total_frames(self) -> int | None:
@@ -97,13 +106,28 @@ def is_attached_picture(stream) -> bool:
 STILL_IMAGE_CODECS = frozenset({"png", "mjpeg", "bmp", "gif", "webp", "tiff", "jpegls", "jpeg2000", "qoi"})
 
 
-def choose_video_stream(streams):
-    """The main video stream: never cover art (attached_pic); then moving pictures, then the largest.
+def _frames_of(stream) -> tuple[int, float]:
+    """(frames, seconds) the container states for ``stream`` (0 where it does not say); frames from the
+    duration and rate where there is no count (Matroska)."""
+    frames = getattr(stream, "frames", 0) or 0
+    duration, time_base = getattr(stream, "duration", None), getattr(stream, "time_base", None)
+    seconds = float(duration * time_base) if duration and time_base else 0.0
+    rate = getattr(stream, "average_rate", None) or getattr(stream, "guessed_rate", None)
+    if not frames and seconds and rate:
+        frames = max(1, round(seconds * float(rate)))
+    return frames, seconds
 
-    A still-image codec (PNG, JPEG...) ranks below any other video codec, so a
-    cover picture stored as an ordinary video track (as AVI or an older tool
-    writes it) is not mistaken for the film. Returns None when there is no
-    real video stream (audio only, or only cover art).
+
+def choose_video_stream(streams):
+    """The main video stream: the one a player shows as the video.
+
+    Never cover art (attached_pic); then moving pictures before still-image
+    codecs (PNG, JPEG...: a cover stored as an ordinary track, as AVI or an
+    older tool writes it); then not a single-frame still (a phone's motion
+    photo holds a large one-frame still beside its video, both marked
+    default); then the most frames, the longest, the largest, the default one,
+    the first. Returns None when there is no real video stream (audio only,
+    or only cover art).
     """
     candidates = [s for s in streams if s.type == "video" and not is_attached_picture(s)]
     if not candidates:
@@ -113,8 +137,9 @@ def choose_video_stream(streams):
         cc = stream.codec_context
         area = (cc.width * cc.height) if cc is not None else 0
         moving = cc is not None and cc.name not in STILL_IMAGE_CODECS
+        frames, seconds = _frames_of(stream)
         is_default = bool(stream.disposition & Disposition.default)
-        return (cc is not None, moving, area, is_default, -stream.index)
+        return (cc is not None, moving, frames != 1, frames, seconds, area, is_default, -stream.index)
 
     return max(candidates, key=rank)
 
@@ -161,7 +186,7 @@ def _sample_aspect_ratio(stream) -> Fraction | None:
         sar = stream.sample_aspect_ratio
     except (ZeroDivisionError, AttributeError, ValueError):
         return None
-    return Fraction(sar) if sar and sar > 0 and sar != 1 else None
+    return Fraction(sar) if sar and sar > 0 else None  # an explicit 1:1 is kept: the output states it too
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -195,6 +220,7 @@ def video_facts(path: Path, container, stream, first: av.VideoFrame) -> VideoFac
     end, duration_exact = _stated_end(stream, first_time)
     duration = max(end - first_time, 0.0) if end is not None else None
     estimate = round(duration * rate) if (count is None and duration and rate) else None
+    iso = container.format.name.split(",")[0] == "mov"
     others = tuple(
         OtherStream(s.index, s.type, _codec_name(s), is_attached_picture(s), is_chapter_track(s),
                     is_timecode_track(s))
@@ -222,6 +248,9 @@ def video_facts(path: Path, container, stream, first: av.VideoFrame) -> VideoFac
         video_tags=content_tags(stream.metadata),
         container_tags=content_tags(container.metadata),
         hdr=hdr_of(first),
+        dynamic_hdr=dynamic_hdr_of(first, sample_entry_boxes(path) if iso else set()),
+        major_brand=container.metadata.get("major_brand", "") if iso else "",
+        trailer=find_trailer(path) if iso else None,
         sample_aspect_ratio=_sample_aspect_ratio(stream),
         chapters=read_chapters(container),
         timecode=find_timecode(container, stream),

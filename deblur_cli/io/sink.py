@@ -28,8 +28,10 @@ import av
 from ..errors import OutputError
 from .chapters import Chapter
 from .colour import ColourInfo, output_colour, planes_to_frame, rgb_to_frame, tag
-from .encode_plan import MP4_LIKE, MUXER_FOR_SUFFIX, EncoderPlan, plan_encoder
+from .encode_plan import MUXER_FOR_SUFFIX, EncoderPlan, plan_encoder
+from .mp4boxes import copy_range
 from .passthrough import Passthrough
+from .playable import MP4_LIKE
 from .probe import VideoFacts, describe_error
 
 # Errors from the file system, not the encoder: reported as "cannot write <output>: <cause>".
@@ -62,6 +64,7 @@ class VideoSink:
         self.facts = facts
         self.passthrough = passthrough
         self.name = name or path
+        self.path = path
         self.chapters, self.timecode = list(chapters), timecode
         self._origin: int | None = None  # AVI: the first frame's timestamp, which becomes 0
         self.colour: ColourInfo = output_colour(facts.colour, facts.is_rgb)
@@ -85,6 +88,7 @@ class VideoSink:
             # or ignore it (AVI); FFmpeg's default would instead shift every stream, video
             # included, off its timestamps. (MPEG-TS cannot: it keeps the default shift.)
             container_options = {"avoid_negative_ts": "disabled"}
+        container_options.update(plan.container_options)
         try:
             with open(path, "wb"):  # FFmpeg opens the file only with the header: find out now, and say why
                 pass
@@ -132,6 +136,8 @@ class VideoSink:
         if plan.muxer == "avi":
             stream.codec_context.max_b_frames = 0  # AVI has no presentation timestamps to reorder by
         tag(stream.codec_context, self.colour)
+        if plan.codec_tag:
+            stream.codec_context.codec_tag = plan.codec_tag
         if plan.sample_aspect_ratio is not None:
             stream.codec_context.sample_aspect_ratio = plan.sample_aspect_ratio
         return stream
@@ -182,7 +188,18 @@ class VideoSink:
         self._mux_video(self.stream.encode(None))
         if self.passthrough is not None:
             self.passthrough.mux_until(self.container, None)
+        self.close_file()
+
+    def close_file(self) -> None:
+        """Write the trailer and close the file, then append the input's bytes after its boxes (Samsung SEF)."""
         self.container.close()
+        if self.plan.trailer is not None:
+            offset, length = self.plan.trailer
+            try:
+                with open(self.path, "ab") as target:
+                    copy_range(self.facts.path, offset, length, target)
+            except OSError as exc:
+                raise OutputError(f"cannot write {self.name}: {describe_error(exc)}") from None
 
     def close(self) -> None:
         """Release the file without finishing it (after an error; the caller deletes it)."""

@@ -18,7 +18,8 @@ from ..inference.engine import Engine
 from ..inference.frames import Frame, YuvFrame
 from ..io.atomic import atomic_output, check_output, remove_stale_temporaries
 from ..io.chapters import Extras, plan_extras
-from ..io.copy_plan import CopyPlan, plan_copy
+from ..io.container_plan import plan_container
+from ..io.copy_plan import CopyPlan
 from ..io.encode_plan import EncoderPlan
 from ..io.images import FrameWriter
 from ..io.passthrough import Passthrough, Window
@@ -77,11 +78,11 @@ def plan_video_output(input_path: Path, output_path: Path, options: VideoOptions
     check_output(input_path, output_path, options.overwrite)
     plan = plan_encoder(output_path, shown_facts, **options.encode)
     suffix = output_path.suffix.lower()
-    copy = plan_copy(input_path, shown_facts.other_streams, plan.muxer, suffix)
     w = window or Window()
+    copy, kept = plan_container(plan, shown_facts, output_path, whole=w == Window())
     extras = plan_extras(shown_facts.chapters, shown_facts.timecode, plan.muxer, suffix,
                          start=w.start, end=w.end, shift=w.shift)
-    return VideoOutputPlan(plan, copy, extras, plan.warnings + copy.warnings + extras.warnings)
+    return VideoOutputPlan(plan, copy, extras, plan.warnings + copy.warnings + kept + extras.warnings)
 
 
 def open_passthrough(stack: ExitStack, input_path: Path, output_path: Path, plan: VideoOutputPlan,

@@ -64,31 +64,54 @@ class Segment:
                 "frames": self.frames}
 
 
+def _main_packets(container):
+    """The main video stream and its packets that give a frame (no decoding; other streams skipped)."""
+    stream = choose_video_stream(container.streams)
+    if stream is None:
+        return None, iter(())
+    for other in container.streams:
+        if other.index != stream.index:
+            other.discard = Discard.all
+
+    def packets():
+        try:
+            for packet in container.demux(stream):
+                if packet.size and not packet.is_discard:  # discard: before an edit list's start, never shown
+                    yield packet
+        except av.error.FFmpegError:
+            pass  # a demuxer error ends the stream here (decoding stops there too)
+
+    return stream, packets()
+
+
 def scan(path: Path) -> VideoIndex | None:
     """Read the main video stream's packets (no decoding); None when some packet has no timestamp.
 
     A demuxer error ends the scan where it happens (decoding stops there too).
     """
     with open_input(path) as container:
-        stream = choose_video_stream(container.streams)
+        stream, packets = _main_packets(container)
         if stream is None:
             return None
-        for other in container.streams:
-            if other.index != stream.index:
-                other.discard = Discard.all
         frames, keys = [], []
-        try:
-            for packet in container.demux(stream):
-                if not packet.size:
-                    continue
-                if packet.pts is None:
-                    return None
-                frames.append(packet.pts)
-                if packet.is_keyframe:
-                    keys.append(packet.pts)
-        except av.error.FFmpegError:
-            pass
+        for packet in packets:
+            if packet.pts is None:
+                return None
+            frames.append(packet.pts)
+            if packet.is_keyframe:
+                keys.append(packet.pts)
         return VideoIndex(stream.time_base, tuple(sorted(frames)), tuple(sorted(set(keys))))
+
+
+def count_frames(path: Path) -> int | None:
+    """How many frames the main video stream holds, counted from its packets (no decoding; None: no video).
+
+    The container's own count (MP4's sample count) can include a sample an
+    edit list hides; reading the packets costs a read of the file, far less than restoring it.
+    """
+    with open_input(path) as container:
+        stream, packets = _main_packets(container)
+        return None if stream is None else sum(1 for _ in packets)
 
 
 def plan_segments(index: VideoIndex, target: float, warmup: int = DEFAULT_WARMUP,

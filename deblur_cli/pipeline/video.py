@@ -32,6 +32,7 @@ from .options import VideoOptions, with_settings
 from .outputs import RunSpec, open_outputs
 from .reading import CPU, DEVICE, _part, decoded_frames, plane_layouts
 from .scenecut import SceneCutDetector
+from .segments import count_frames
 from .stages import QUEUE_SIZE, Stages
 
 
@@ -58,7 +59,8 @@ def open_source(path: Path, fps: float | str = DEFAULT_FPS) -> VideoSource | Fra
 def _expected_frames(facts: VideoFacts, span: Span) -> int | None:
     """Frames the run will produce, for progress bars (exact for whole clips that say, else an estimate)."""
     if span.whole:
-        return facts.total_frames
+        counted = count_frames(facts.path) if facts.path.is_file() else None
+        return counted or facts.total_frames
     rate = facts.average_rate
     length = span.duration
     if facts.duration is not None:
