@@ -6,6 +6,7 @@ GoPro and Samsung clips; HDR from tests/clipgen.py) and every property is read b
 
 from __future__ import annotations
 
+import struct
 from fractions import Fraction
 
 import av
@@ -130,6 +131,14 @@ def test_phone_keys_and_metadata_tracks_are_kept(tmp_path, make, tags, writer, s
     assert packet_bytes(dst) == packet_bytes(src)  # the audio, bit-exact and in time
 
 
+def test_quicktime_audio_in_a_mp4_name_is_kept_by_the_quicktime_writer(tmp_path):
+    src = make_clip(tmp_path / "camera.mov", frames=4, audio=["pcm_s16le"])
+    result = run(src, tmp_path / "out.mp4")  # the MP4 writer has no PCM: the file is what the input was
+    assert result.warnings == [] and video_of(tmp_path / "out.mp4")[1] == "qt  "
+    samples = [b"".join(stream) for stream in payloads(src)]  # PCM: the same samples, in chunks of the writer's
+    assert [b"".join(stream) for stream in payloads(tmp_path / "out.mp4")] == samples and samples[0]
+
+
 def test_a_stream_dropped_is_dropped_for_a_true_reason(tmp_path):
     src = pg.iphone_clip(tmp_path)
     result = run(src, tmp_path / "out.mkv")
@@ -140,8 +149,11 @@ def test_a_stream_dropped_is_dropped_for_a_true_reason(tmp_path):
 
 # --- 5. Samsung's SEF trailer --------------------------------------------------------------------------------
 
-def test_samsung_trailer_is_appended_verbatim_one_pass_and_segmented(tmp_path):
+@pytest.mark.parametrize("boxed", [False, True], ids=["bare", "sefd-box"])
+def test_samsung_trailer_is_appended_verbatim_one_pass_and_segmented(tmp_path, boxed):
     trailer = pg.sef_trailer()
+    if boxed:  # some Samsung files wrap it in a top-level 'sefd' box, which FFmpeg neither reads nor writes
+        trailer = struct.pack(">I4s", 8 + len(trailer), b"sefd") + trailer
     src = pg.samsung_clip(tmp_path, trailer=trailer, frames=30, params="keyint=6:min-keyint=6:scenecut=0")
     assert find_trailer(src)[1] == len(trailer)
     for name, segment in (("one.mp4", 0), ("seg.mp4", 0.3), ("one.mov", 0)):

@@ -7,7 +7,8 @@ Decided once per output, after the encoder (:mod:`.encode_plan`) and before anyt
   better: a QuickTime file under a .mp4 name (major brand 'qt  ', as iPhones
   write), or one whose streams (timed-metadata tracks such as Apple's 'mebx'
   or Android's 'mett') the QuickTime writer keeps and the MP4 writer cannot.
-  The output then is what the input was: a QuickTime file named .mp4.
+  The output then is what the input was: a QuickTime file named .mp4. So is
+  a .mp4 output of a QuickTime input whose audio only QuickTime holds (PCM).
 - **Metadata**: every container tag of the input is written (except those that
   describe the old encoding: :data:`.probe._STALE_TAGS`). MP4/MOV keep keys
   beyond the classic iTunes/QuickTime ones (``com.apple.quicktime.*`` with GPS,
@@ -51,17 +52,22 @@ def _kept(copy: CopyPlan) -> set:
 
 
 def choose_writer(plan: EncoderPlan, facts: VideoFacts, suffix: str) -> CopyPlan:
-    """Set ``plan.muxer`` to the writer that keeps most of the input (see the module doc); the copy plan for it."""
-    copy = plan_copy(facts.path, facts.other_streams, plan.muxer, suffix)
+    """Set ``plan.muxer`` to the writer that keeps most of the input (see the module doc); the copy plan for it.
+
+    Audio that neither writer can hold is the MP4 writer's OutputError, as before.
+    """
     if plan.muxer != "mp4" or not facts.is_mp4_family or not _writer_holds("mov", plan.codec):
-        return copy
+        return plan_copy(facts.path, facts.other_streams, plan.muxer, suffix)
     try:
         as_quicktime = plan_copy(facts.path, facts.other_streams, "mov", suffix)
     except OutputError:  # audio QuickTime cannot hold (Opus): the MP4 writer it is
-        return copy
-    mp4_kept, mov_kept = _kept(copy), _kept(as_quicktime)
+        return plan_copy(facts.path, facts.other_streams, plan.muxer, suffix)
+    try:
+        copy = plan_copy(facts.path, facts.other_streams, plan.muxer, suffix)
+    except OutputError:  # audio only QuickTime holds (PCM from a camera's .mov)
+        copy = None
     quicktime_input = facts.major_brand == QUICKTIME_BRAND
-    if mov_kept > mp4_kept or (quicktime_input and mov_kept >= mp4_kept):
+    if copy is None or _kept(as_quicktime) > _kept(copy) or (quicktime_input and _kept(as_quicktime) >= _kept(copy)):
         plan.muxer = "mov"
         return as_quicktime
     return copy
