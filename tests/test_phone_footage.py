@@ -131,6 +131,16 @@ def test_phone_keys_and_metadata_tracks_are_kept(tmp_path, make, tags, writer, s
     assert packet_bytes(dst) == packet_bytes(src)  # the audio, bit-exact and in time
 
 
+def test_classic_tags_stay_classic_where_no_key_needs_metadata_keys(tmp_path):
+    staged = make_clip(tmp_path / "staged.mkv", frames=3, audio=["aac"])
+    src = pg.remux(staged, tmp_path / "tagged.mkv", "matroska", {"TITLE": "Holiday", "ARTIST": "Me"})
+    run(src, tmp_path / "out.mp4")
+    assert kept({"title": "", "artist": ""}, tmp_path / "out.mp4") == {"title": "Holiday", "artist": "Me"}
+    assert b"mdta" not in (tmp_path / "out.mp4").read_bytes()  # iTunes-style tags, as players read them
+    run(pg.iphone_clip(tmp_path), tmp_path / "iphone.mp4")
+    assert b"mdta" in (tmp_path / "iphone.mp4").read_bytes()
+
+
 def test_quicktime_audio_in_a_mp4_name_is_kept_by_the_quicktime_writer(tmp_path):
     src = make_clip(tmp_path / "camera.mov", frames=4, audio=["pcm_s16le"])
     result = run(src, tmp_path / "out.mp4")  # the MP4 writer has no PCM: the file is what the input was

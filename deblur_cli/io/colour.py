@@ -112,13 +112,15 @@ def hdr_of(frame: av.VideoFrame) -> HdrMetadata | None:
 
 # What a re-encode cannot carry: dynamic HDR metadata, made per frame for the original pictures.
 # Frame side data the decoders attach, and the MP4/MOV sample-description boxes and entry types of Dolby Vision.
-DYNAMIC_HDR_SIDE_DATA = {SideDataType.DOVI_RPU_BUFFER: "Dolby Vision", SideDataType.DOVI_METADATA: "Dolby Vision",
-                         SideDataType.DYNAMIC_HDR_PLUS: "HDR10+", SideDataType.DYNAMIC_HDR_VIVID: "HDR Vivid"}
+DOLBY_VISION = "Dolby Vision RPU"
+DYNAMIC_HDR_SIDE_DATA = {SideDataType.DOVI_RPU_BUFFER: DOLBY_VISION, SideDataType.DOVI_METADATA: DOLBY_VISION,
+                         SideDataType.DYNAMIC_HDR_PLUS: "HDR10+ dynamic metadata",
+                         SideDataType.DYNAMIC_HDR_VIVID: "HDR Vivid dynamic metadata"}
 DOLBY_VISION_BOXES = frozenset({b"dvcC", b"dvvC", b"dvwC", b"dvh1", b"dvhe", b"dva1", b"dvav"})
 
 
 def dynamic_hdr_of(frame: av.VideoFrame, entry_boxes: set[bytes] = frozenset()) -> tuple[str, ...]:
-    """The dynamic HDR metadata the input carries ("Dolby Vision", "HDR10+"...), sorted.
+    """The dynamic HDR metadata the input carries ("Dolby Vision RPU", "HDR10+ dynamic metadata"...), sorted.
 
     ``entry_boxes``: the types found in the file's MP4/MOV sample descriptions
     (:func:`.mp4boxes.sample_entry_boxes`), where Dolby Vision announces itself
@@ -126,7 +128,7 @@ def dynamic_hdr_of(frame: av.VideoFrame, entry_boxes: set[bytes] = frozenset()) 
     """
     names = {name for kind, name in DYNAMIC_HDR_SIDE_DATA.items() if kind in frame.side_data}
     if DOLBY_VISION_BOXES & set(entry_boxes):
-        names.add("Dolby Vision")
+        names.add(DOLBY_VISION)
     return tuple(sorted(names))
 
 

@@ -96,7 +96,8 @@ def plan_metadata(plan: EncoderPlan, facts: VideoFacts, copy: CopyPlan, suffix: 
     tags = facts.container_tags
     if plan.muxer not in MP4_LIKE or not tags:
         return []
-    lost = sorted(set(tags) - _plain_writer_keeps(plan.muxer, tuple(sorted(tags.items()))))
+    written = {key.lower() for key in _plain_writer_keeps(plan.muxer, tuple(sorted(tags.items())))}
+    lost = sorted(key for key in tags if key.lower() not in written)  # FFmpeg matches tag names in any case
     if not lost:
         return []
     cover = [o for o in facts.other_streams if o.attached_pic and o.index in copy.copy]

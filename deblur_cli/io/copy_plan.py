@@ -82,7 +82,8 @@ def _plan_cover(plan: CopyPlan, container, stream, info: OtherStream, muxer: str
     elif attachment is not None:
         plan.attachments.append(attachment)
     else:
-        plan.warnings.append(f"{info.describe()} dropped: a {suffix} file cannot hold cover art")
+        plan.warnings.append(f"{info.describe()} dropped: FFmpeg's {muxer} writer cannot store cover art in a "
+                             f"{suffix} file (an .mp4 or .mkv output keeps it)")
 
 
 # Where a stream the output's writer refuses would be kept: (writer, the output that gets it).

@@ -75,8 +75,8 @@ def playback_warnings(codec: str, pix_fmt: str, facts: VideoFacts, explicit: boo
     if facts.dynamic_hdr:
         names = " and ".join(facts.dynamic_hdr)
         base = "HLG" if facts.colour.trc == TRC_HLG else "HDR10" if facts.colour.trc == TRC_PQ else "base"
-        warnings.append(f"the input's {names} metadata (made for the original pictures) cannot be carried "
-                        f"through a re-encode and is not in the output; its {base} picture and colour tags are kept")
+        warnings.append(f"the input's {names} (made for the original pictures) cannot be carried through a "
+                        f"re-encode and is not in the output; its {base} picture and colour tags are kept")
     return warnings
 
 

@@ -72,7 +72,7 @@ class VideoFacts:
     sample_aspect_ratio: Fraction | None = None  # pixel shape as the input states it (1 kept); None: not stated
     chapters: tuple[Chapter, ...] = field(default=())
     timecode: str | None = None  # start timecode (HH:MM:SS:FF), from a tag or a tmcd track
-    dynamic_hdr: tuple[str, ...] = ()  # per-frame HDR metadata a re-encode loses ("Dolby Vision", "HDR10+")
+    dynamic_hdr: tuple[str, ...] = ()  # per-frame HDR metadata a re-encode loses ("Dolby Vision RPU"...)
     major_brand: str = ""  # an MP4/MOV file's major brand ('qt  ': a QuickTime file, whatever its name)
     trailer: tuple[int, int] | None = None  # (offset, length) of bytes after an MP4/MOV file's boxes (Samsung SEF)
 
