@@ -150,32 +150,43 @@ def samsung_clip(folder: Path, name: str = "20240801_120000.mp4", trailer: bytes
     return path
 
 
-def add_dolby_vision_box(path: Path) -> Path:
-    """Give the 'hvc1' sample entry a Dolby Vision configuration ('dvvC', profile 8.4) and fix the box sizes.
+def add_sample_entry_box(path: Path, kind: bytes, payload: bytes) -> Path:
+    """Append a box to the 'hvc1' sample entry (e.g. Dolby Vision's 'dvvC', HDR10's 'mdcv') and fix the box sizes.
 
     FFmpeg writes the moov last, so growing it moves no sample data (the chunk offsets stay right).
     """
     data = bytearray(path.read_bytes())
     chain = [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"stsd"]
     ancestors, start, end = [], 0, len(data)
-    for kind in chain:
+    for name in chain:
         at = start
         while at < end:
             size, found = struct.unpack_from(">I4s", data, at)
-            if found == kind and (kind != b"trak" or b"hvc1" in data[at:at + size]):
+            if found == name and (name != b"trak" or b"hvc1" in data[at:at + size]):
                 break
             at += size
-        assert at < end, f"no {kind} box"
+        assert at < end, f"no {name} box"
         ancestors.append(at)
-        start, end = at + (16 if kind == b"stsd" else 8), at + struct.unpack_from(">I", data, at)[0]
+        start, end = at + (16 if name == b"stsd" else 8), at + struct.unpack_from(">I", data, at)[0]
     entry = start
     assert data[entry + 4:entry + 8] == b"hvc1"
     entry_end = entry + struct.unpack_from(">I", data, entry)[0]
-    # dv_version 1.0, profile 8, level 1, rpu + base layer, compatibility id 4 (HLG), then reserved
-    config = bytes([1, 0, (8 << 1) | 0, (1 << 3) | 0b101, 4 << 4]) + bytes(19)
-    box = struct.pack(">I4s", 8 + len(config), b"dvvC") + config
+    box = struct.pack(">I4s", 8 + len(payload), kind) + payload
     data[entry_end:entry_end] = box
     for at in ancestors + [entry]:
         struct.pack_into(">I", data, at, struct.unpack_from(">I", data, at)[0] + len(box))
     path.write_bytes(bytes(data))
     return path
+
+
+def add_dolby_vision_box(path: Path) -> Path:
+    """A Dolby Vision configuration ('dvvC': version 1.0, profile 8, level 1, RPU + base layer, HLG-compatible)."""
+    return add_sample_entry_box(path, b"dvvC", bytes([1, 0, 8 << 1, (1 << 3) | 0b101, 4 << 4]) + bytes(19))
+
+
+def add_hdr10_boxes(path: Path) -> Path:
+    """HDR10 static metadata as MP4 boxes only ('mdcv' mastering display, 'clli' light level), no SEI:
+    BT.2020 primaries (G, B, R in 1/50000), D65, 1000 / 0.005 cd/m2 (in 1/10000), MaxCLL 1000, MaxFALL 400."""
+    mdcv = struct.pack(">8H2I", 13250, 34500, 7500, 3000, 34000, 16000, 15635, 16450, 10000000, 50)
+    add_sample_entry_box(path, b"mdcv", mdcv)
+    return add_sample_entry_box(path, b"clli", struct.pack(">2H", 1000, 400))

@@ -98,6 +98,14 @@ def test_hdr10_metadata_goes_to_the_default_hevc_encoder(tmp_path):
     assert hdr_of(frame) == HDR10 and frame.color_trc == 16
 
 
+def test_hdr10_metadata_stored_only_in_the_container_is_carried_too(tmp_path):
+    staged = make_clip(tmp_path / "staged.mp4", frames=3, codec="libx265", pix_fmt="yuv420p10le", colour=BT2100_PQ)
+    src = pg.add_hdr10_boxes(pg.remux(staged, tmp_path / "boxes.mp4", "mp4", {}))  # 'mdcv' + 'clli', no SEI
+    assert run(src, tmp_path / "out.mp4").warnings == []
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert hdr_of(next(c.decode(video=0))) == HDR10
+
+
 def test_explicit_h264_ten_bit_and_dolby_vision_each_get_one_warning(tmp_path, cli_args):
     src = make_clip(tmp_path / "ten.mp4", frames=3, codec="libx265", pix_fmt="yuv420p10le", colour=BT2100_HLG)
     result = run_cli([src, "-o", tmp_path / "h264.mp4", "--codec", "libx264", *cli_args])
