@@ -37,7 +37,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
               help="Encoder quality (lower is better). Default: the codec's default of this tool (18 for x264).")
 @encoding_option("--preset", default=None, **env("PRESET"), help="Encoder speed preset, e.g. veryfast, medium, slow.")
 @encoding_option("--codec", default=None, **env("CODEC"),
-              help="Video encoder, e.g. libx264 (default), libx265, libvpx-vp9, h264_nvenc.")
+              help="Video encoder, e.g. libx264, libx265, libvpx-vp9, h264_nvenc, nvenc (NVIDIA's, by input). "
+                   "Default: libx264 for 8-bit SDR input, libx265 (HEVC Main 10) for 10-bit or HDR input.")
 @io_option("--start", type=TimeType(), default=None,
               help="Process from this time on (seconds, or HH:MM:SS[.ms]), counted from the first frame. The output's "
                    "timestamps then begin at 0; audio is copied from the first audio packet at or after the first "
