@@ -230,13 +230,12 @@ def plan_encoder(output: Path, facts: VideoFacts, codec: str | None = None,
     if muxer == "avi" and encoder.name == "libx264":
         add_params(options, "x264-params", _avi_x264_params(facts))
     sar = facts.sample_aspect_ratio
-    if sar not in (None, 1) and encoder.name not in SAR_IN_BITSTREAM and muxer not in SAR_IN_CONTAINER:
-        warnings.append(f"the input's pixel aspect ratio {sar.numerator}:{sar.denominator} cannot be stored with "
-                        f"{encoder.name} in a {suffix} file; the output shows square pixels "
-                        f"(use .mp4/.mov, or --codec libx264)")
+    if sar is not None and encoder.name not in SAR_IN_BITSTREAM and muxer not in SAR_IN_CONTAINER:
+        if sar != 1:  # (a stated 1:1 is what the output shows anyway)
+            warnings.append(f"the input's pixel aspect ratio {sar.numerator}:{sar.denominator} cannot be stored "
+                            f"with {encoder.name} in a {suffix} file; the output shows square pixels "
+                            f"(use .mp4/.mov, or --codec libx264)")
         sar = None
-    if sar == 1 and encoder.name not in SAR_IN_BITSTREAM and muxer not in SAR_IN_CONTAINER:
-        sar = None  # square pixels are what the output shows anyway
     warnings += playback_warnings(encoder.name, pix_fmt, facts, explicit=codec is not None)
     return EncoderPlan(muxer, encoder.name, pix_fmt, options, warnings, sar, THREAD_TYPE.get(encoder.name),
                        codec_tag(encoder.name, muxer))

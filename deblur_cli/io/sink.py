@@ -8,8 +8,9 @@ What the output keeps from the input: frame size, each frame's timestamp (the
 input's time base is used for the stream and the encoder, so variable frame
 rate survives), colour tags, HDR10 mastering/light-level metadata (x264 and
 x265 only), rotation, pixel aspect ratio, bit depth (8 or 10), chapters and
-the timecode where the container holds them, and the copied non-video streams
-(see :mod:`.passthrough`). Two containers bend this: AVI counts frames (no
+the timecode where the container holds them, the copied non-video streams
+(see :mod:`.passthrough`), the container's tags and the input's trailer after
+its MP4 boxes (as :mod:`.container_plan` planned them). Two containers bend this: AVI counts frames (no
 timestamps: constant rate, the video starts at its first frame, no rotation),
 and MPEG-TS cannot start below zero, so FFmpeg shifts all its streams together
 by the encoder's B-frame delay (sync kept, absolute times moved by a few frames).
