@@ -61,10 +61,11 @@ def two_video_streams(path: Path, frames: int = 10) -> Path:
 
 
 def with_data_track(path: Path, *, codec: str = "libx264", pix_fmt: str = "yuv420p", colour=None,
-                    keys: dict[str, str] | None = None, sar: Fraction | None = None, frames: int = 6) -> Path:
+                    keys: dict[str, str] | None = None, sar: Fraction | None = None, frames: int = 6,
+                    **clip) -> Path:
     """An MP4 clip with a 'gpmd' data track (one packet per frame) and container ``keys`` (metadata keys)."""
     staged = make_clip(path.with_name(f"staged-{path.stem}.mp4"), frames=frames, codec=codec, pix_fmt=pix_fmt,
-                       colour=colour, sar=sar, audio=["aac"])
+                       colour=colour, sar=sar, audio=["aac"], **clip)
     with av.open(str(staged)) as src, av.open(str(path), "w", format="mp4",
                                              options={"movflags": "use_metadata_tags"}) as out:
         out.metadata.update(keys or {})
@@ -111,10 +112,10 @@ def remux(src: Path, dst: Path, muxer: str, keys: dict[str, str]) -> Path:
     return dst
 
 
-def iphone_clip(folder: Path, name: str = "IMG_0001.mp4") -> Path:
+def iphone_clip(folder: Path, name: str = "IMG_0001.mp4", **clip) -> Path:
     """HEVC Main 10 HLG in a QuickTime file named .mp4, Apple's keys and an 'mebx' metadata track."""
     staged = with_data_track(folder / "iphone-staged.mp4", codec="libx265", pix_fmt="yuv420p10le",
-                             colour=BT2100_HLG)
+                             colour=BT2100_HLG, **clip)
     rename_sample_entry(staged, b"gpmd", b"mebx")
     return remux(staged, folder / name, "mov", APPLE_KEYS)
 

@@ -13,7 +13,9 @@ import av
 import pytest
 
 from deblur_cli.io.colour import hdr_of
+from deblur_cli.io.encode_plan import plan_encoder
 from deblur_cli.io.mp4boxes import find_trailer
+from deblur_cli.io.source import VideoSource
 from deblur_cli.pipeline.video import deblur_video
 from tests import phonegen as pg
 from tests.clipgen import BT709_LIMITED, BT2100_HLG, BT2100_PQ, decode_video, make_clip, packet_bytes, payloads
@@ -87,6 +89,15 @@ def test_eight_bit_sdr_stays_h264_and_explicit_hevc_is_tagged_hvc1(tmp_path, cli
     assert video_of(tmp_path / "x265.mp4")[3]["tag"] == "hvc1"
 
 
+def test_nvenc_means_the_nvidia_encoder_that_suits_the_input(tmp_path):
+    for pix_fmt, wanted in (("yuv420p", ("h264_nvenc", "libx264")), ("yuv420p10le", ("hevc_nvenc", "libx265"))):
+        src = make_clip(tmp_path / f"{pix_fmt}.mkv", frames=2, codec="libx265", pix_fmt=pix_fmt)
+        with VideoSource(src) as source:
+            plan = plan_encoder(tmp_path / "out.mp4", source.facts, "nvenc")
+        assert plan.codec in wanted  # the software twin where this machine has no NVENC (a warning says so)
+        assert plan.codec_tag == ("hvc1" if "hevc" in wanted[0] else None)
+
+
 def test_hdr10_metadata_goes_to_the_default_hevc_encoder(tmp_path):
     params = f"master-display={MASTER_DISPLAY}:max-cll=1000,400"
     src = make_clip(tmp_path / "hdr10.mp4", frames=3, codec="libx265", pix_fmt="yuv420p10le", colour=BT2100_PQ,
@@ -137,6 +148,16 @@ def test_phone_keys_and_metadata_tracks_are_kept(tmp_path, make, tags, writer, s
     assert brand == ("qt  " if writer == "mov" or suffix == ".mov" else "isom")
     assert payloads(dst, "data") == payloads(src, "data") and len(payloads(dst, "data")[0]) >= 5
     assert packet_bytes(dst) == packet_bytes(src)  # the audio, bit-exact and in time
+
+
+def test_a_segmented_run_keeps_what_a_one_pass_run_keeps(tmp_path):
+    src = pg.iphone_clip(tmp_path, frames=30, params="keyint=6:min-keyint=6:scenecut=0")
+    one, seg = tmp_path / "one.mp4", tmp_path / "seg.mp4"
+    assert run(src, one, segment=0).warnings == run(src, seg, segment=0.3).warnings == []
+    assert video_of(seg)[:3] == video_of(one)[:3] and video_of(seg)[3]["tag"] == "hvc1"  # brand, keys
+    assert kept(pg.APPLE_KEYS, seg) == pg.APPLE_KEYS
+    assert payloads(seg, "data") == payloads(src, "data") and packet_bytes(seg) == packet_bytes(src)
+    assert len(decode_video(seg)[0]) == 30
 
 
 def test_classic_tags_stay_classic_where_no_key_needs_metadata_keys(tmp_path):
