@@ -126,7 +126,7 @@ def bench_size(size: str, args, weights) -> float | None:
         best = min(runner.times)
         rates[runner.variant] = 1 / best
         quality = min(float(psnr(a, b)) for a, b in zip(runner.outputs, base.outputs))
-        note = f"  warm-up {runner.warmup_s:.1f} s (compile)" if runner.variant == "compile" else ""
+        note = f"  warm-up {runner.warmup_s:.1f} s" + (" (compiles)" if runner.variant == "compile" else "")
         print(f"{width}x{height} {runner.variant:>10}: {1e3 * best:8.0f} ms  {1 / best:6.3f} frames/s  "
               f"{gflop / best:6.1f} GFLOP/s  {100 * gflop / best / matmul:5.1f} % of matmul  "
               f"x{rates[runner.variant] / rates[base.variant]:.2f}  PSNR {quality:6.1f} dB{note}", flush=True)
