@@ -80,8 +80,22 @@ def test_a_failing_cpu_path_falls_back_to_the_reference_with_one_warning(monkeyp
         raise RuntimeError("could not create a primitive\nmore detail")
 
     monkeypatch.setattr(PackedConvs, "__call__", broken)
+    monkeypatch.setattr(accelerate, "_CPU_PATHS_VERIFIED", set())
     engine = accelerate.accelerate(RecurrentEngine(STFAN()))
     assert engine.model.fac is fac_reference and engine.model.convs is None
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "fast CPU path failed its start-up check (RuntimeError: could not create" in err[0]
     assert engine.step(torch.rand(3, 16, 20)).shape == (3, 16, 20)
+
+
+def test_the_cpu_path_is_checked_once_per_process(monkeypatch):
+    monkeypatch.setattr(accelerate, "CPU_CHECK_SHAPE", (1, 3, 16, 16))
+    monkeypatch.setattr(accelerate, "_CPU_PATHS_VERIFIED", set())
+    calls = []
+    real = accelerate.fast_path_error
+    monkeypatch.setattr(accelerate, "fast_path_error", lambda engine: calls.append(1) or real(engine))
+    torch.manual_seed(0)
+    for _ in range(2):
+        engine = accelerate.accelerate(RecurrentEngine(STFAN()))
+        assert isinstance(engine.model.convs, PackedConvs)
+    assert len(calls) == 1

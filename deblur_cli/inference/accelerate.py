@@ -37,6 +37,7 @@ from .engine import RecurrentEngine
 CHECK_SHAPE = (1, 3, 64, 96)  # small, but every layer and both FACs run at their real strides
 CHECK_FRAMES = 3  # a first frame and two with recurrent state (the graphs capture both kinds)
 CPU_CHECK_SHAPE, CPU_CHECK_FRAMES = (1, 3, 32, 48), 2  # the CPU path pays for its check itself: smaller, no graphs
+_CPU_PATHS_VERIFIED: set[tuple] = set()  # CPU paths that passed the check in this process (see verify_fast_path)
 # Largest difference from the reference accepted, on outputs in [0, 1]: rounding, not a wrong kernel.
 CHECK_TOLERANCE = {torch.float32: 1e-2, torch.float16: 3e-2, torch.bfloat16: 6e-2}
 
@@ -97,12 +98,29 @@ def fast_path_error(engine: RecurrentEngine) -> str | None:
     return None
 
 
+def _cpu_path_key(engine: RecurrentEngine) -> tuple | None:
+    """What the CPU path's check result depends on (the operators and the dtype, not the weights), or None."""
+    model = engine.model
+    if engine.device.type != "cpu" or model.convs is None or engine.graphed is not None:
+        return None
+    return type(model.convs).__call__, model.fac, model.warp_tap_major, engine.dtype
+
+
 def verify_fast_path(engine: RecurrentEngine) -> bool:
-    """Check the fast path once (:func:`fast_path_error`); on a problem fall back to the reference path and say so."""
+    """Check the fast path once (:func:`fast_path_error`); on a problem fall back to the reference path and say so.
+
+    The CPU path is checked once per process: its operators (oneDNN's, the tap FAC) compute the
+    same function whatever the weights, so a second engine (a folder of videos, the tests) skips it.
+    """
     if engine.model.fac is fac_reference and engine.model.convs is None and engine.graphed is None:
         return True  # nothing fast to check
+    key = _cpu_path_key(engine)
+    if key is not None and key in _CPU_PATHS_VERIFIED:
+        return True
     problem = fast_path_error(engine)
     if problem is None:
+        if key is not None:
+            _CPU_PATHS_VERIFIED.add(key)
         return True
     make_fast(engine.model, "reference", engine.device)
     engine.graphed = None
