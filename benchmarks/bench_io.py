@@ -27,8 +27,10 @@ the ratios to the bare loop.
 from __future__ import annotations
 
 import argparse
+import queue
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,12 +43,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_flops import parse_size  # noqa: E402
 
 from deblur_cli.cli.report import stage_rows  # noqa: E402
-from deblur_cli.inference.frames import YuvFrame  # noqa: E402
+from deblur_cli.inference.colour import PLANE_FORMATS  # noqa: E402
+from deblur_cli.inference.frames import PlaneLayout, YuvFrame  # noqa: E402
 from deblur_cli.io.colour import frame_planes, frame_to_rgb, planes_to_frame, rgb_to_frame  # noqa: E402
 from deblur_cli.io.encode_plan import plan_encoder  # noqa: E402
 from deblur_cli.io.source import VideoSource  # noqa: E402
 from deblur_cli.pipeline.batch import FileOutcome  # noqa: E402
 from deblur_cli.pipeline.scenecut import SceneCutDetector  # noqa: E402
+from deblur_cli.pipeline.stages import QUEUE_SIZE  # noqa: E402
 from deblur_cli.pipeline.video import deblur_video  # noqa: E402
 from tests.clipgen import make_clip  # noqa: E402
 
@@ -70,11 +74,18 @@ class RgbIdentity(PlanesIdentity):
     takes_planes = False
 
 
-def bare_loop(source: Path, output: Path, crf: int) -> float:
-    """Seconds to decode ``source`` and encode every frame with the tool's plan, muxed into ``output``."""
+def bare_loop(source: Path, output: Path, crf: int, extras: str = "") -> float:
+    """Seconds to decode ``source`` and encode every frame with the tool's plan, muxed into ``output``.
+
+    ``extras`` adds, one by one, what the planes path does beyond this (``--anatomy``): "copy" hands
+    the encoder a new frame holding the decoded planes (planes_to_frame), "cuts" scores scene cuts,
+    "thread" decodes in a second thread with a queue of QUEUE_SIZE frames between.
+    """
     with VideoSource(source) as probe:
         facts = probe.facts
     plan = plan_encoder(output, facts, crf=crf)
+    layout = PlaneLayout(facts.pix_fmt) if facts.pix_fmt in PLANE_FORMATS else None
+    detector = SceneCutDetector()
     started = time.perf_counter()
     with av.open(str(source)) as inp, av.open(str(output), "w", format=plan.muxer) as out:
         decoder = inp.streams.video[0]
@@ -85,11 +96,35 @@ def bare_loop(source: Path, output: Path, crf: int) -> float:
         encoder.options = dict(plan.options)
         if plan.thread_type:
             encoder.codec_context.thread_type = plan.thread_type
-        for frame in inp.decode(decoder):
-            frame.pict_type = av.video.frame.PictureType.NONE  # the encoder decides frame types, as in the tool
+
+        def frames():
+            for frame in inp.decode(decoder):
+                if "cuts" in extras and layout is not None:
+                    detector.is_cut(YuvFrame(tuple(frame_planes(frame)), layout, layout))
+                if "copy" in extras:
+                    copied = planes_to_frame(frame_planes(frame), plan.pix_fmt, facts.colour)
+                    copied.pts, copied.time_base, frame = frame.pts, frame.time_base, copied
+                frame.pict_type = av.video.frame.PictureType.NONE  # the encoder decides frame types, as in the tool
+                yield frame
+
+        items = frames()
+        if "thread" in extras:
+            handoff: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
+
+            def read() -> None:
+                for frame in frames():
+                    handoff.put(frame)
+                handoff.put(None)
+
+            threading.Thread(target=read, daemon=True).start()
+            items = iter(handoff.get, None)
+        for frame in items:
             out.mux(encoder.encode(frame))
         out.mux(encoder.encode(None))
     return time.perf_counter() - started
+
+
+ANATOMY = ("copy", "cuts", "thread", "copy+cuts+thread")  # --anatomy: the bare loop plus each extra, then all
 
 
 def pipeline_run(source: Path, output: Path, crf: int, planes: bool):
@@ -149,6 +184,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--frames", type=int, default=120)
     parser.add_argument("--crf", type=int, default=18)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each, interleaved; the best counts")
+    parser.add_argument("--anatomy", action="store_true",
+                        help="also the bare loop plus each thing the planes path adds (copy, cuts, thread)")
     args = parser.parse_args(argv)
     height, width = parse_size(args.size)
     best = {"bare": float("inf"), "planes": float("inf"), "rgb": float("inf")}
@@ -161,6 +198,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                 result = pipeline_run(source, Path(tmp) / f"{name}.mp4", args.crf, planes=name == "planes")
                 if result.seconds < best[name]:
                     best[name], fastest[name] = result.seconds, result
+            for extras in ANATOMY if args.anatomy else ():
+                seconds = bare_loop(source, Path(tmp) / "anatomy.mp4", args.crf, extras)
+                best[f"bare+{extras}"] = min(best.get(f"bare+{extras}", float("inf")), seconds)
         costs = cpu_costs(source, Path(tmp) / "costs.mp4", args.crf)
     print(f"{width}x{height}, {args.frames} frames, libx264 CRF {args.crf} (the tool's plan), best of {args.repeat}, "
           f"interleaved")
@@ -172,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     for piece, ms in costs.items():
         print(f"  {piece:<44} {ms:7.2f} ms  ({100 * ms / whole:5.1f} % of the bare loop's)")
     fps = {name: args.frames / seconds for name, seconds in best.items()}
+    for name in (n for n in fps if n.startswith("bare+")):
+        print(f"{name}: {fps[name]:.1f} frames/s = {fps[name] / fps['bare']:.2f}x the bare loop")
     print(f"\nbare decode -> encode loop: {fps['bare']:.1f} frames/s")
     print(f"pipeline, planes path: {fps['planes']:.1f} frames/s = {fps['planes'] / fps['bare']:.2f}x the bare loop")
     print(f"pipeline, RGB path: {fps['rgb']:.1f} frames/s = {fps['rgb'] / fps['bare']:.2f}x the bare loop")
