@@ -57,6 +57,7 @@ def test_packed_convs_apply_bias_leaky_relu_and_residual(transpose):
         with torch.no_grad():
             layer.weight.mul_(2)  # changed weights are packed again, never used stale
         assert not torch.allclose(convs(layer, x, layer.weight, layer.bias, None, None), plain, atol=1e-3)
+        assert len(convs.packed) == 1  # the stale packing was replaced, not kept beside the new one
 
 
 def test_the_cpu_path_is_the_default_and_matches_the_golden_outputs(golden, golden_state_dict, capsys):

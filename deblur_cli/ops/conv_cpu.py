@@ -35,27 +35,29 @@ class PackedConvs:
     """
 
     def __init__(self) -> None:
-        self.packed: dict[tuple, torch.Tensor] = {}
+        self.packed: dict[tuple, tuple[tuple[int, int], torch.Tensor]] = {}  # key -> (weights' stamp, packed)
 
     def __deepcopy__(self, memo: dict) -> "PackedConvs":
         return PackedConvs()  # packed weights belong to the original's layers (and oneDNN tensors do not copy)
 
     def _pack(self, layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, variant: str) -> torch.Tensor:
+        key = (id(layer), variant, tuple(x.shape), x.dtype)
         current = layer.weight
-        key = (id(layer), current.data_ptr(), current._version, variant, tuple(x.shape), x.dtype)
-        packed = self.packed.get(key)
-        if packed is None:
-            if isinstance(layer, nn.ConvTranspose2d):
-                packed = torch.ops.mkldnn._reorder_convolution_transpose_weight(
-                    weight.detach(), list(layer.padding), list(layer.output_padding), list(layer.stride),
-                    list(layer.dilation), layer.groups, list(x.shape))
-            else:
-                packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
-                    weight.detach().to_mkldnn(), list(layer.padding), list(layer.stride), list(layer.dilation),
-                    layer.groups, list(x.shape))
-            if len(self.packed) >= MAX_PACKED:  # many frame sizes (tiles, a folder of videos): start afresh
-                self.packed.clear()
-            self.packed[key] = packed
+        stamp = (current.data_ptr(), current._version)  # changed weights (training, a new load) are packed again
+        held = self.packed.get(key)
+        if held is not None and held[0] == stamp:
+            return held[1]
+        if isinstance(layer, nn.ConvTranspose2d):
+            packed = torch.ops.mkldnn._reorder_convolution_transpose_weight(
+                weight.detach(), list(layer.padding), list(layer.output_padding), list(layer.stride),
+                list(layer.dilation), layer.groups, list(x.shape))
+        else:
+            packed = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                weight.detach().to_mkldnn(), list(layer.padding), list(layer.stride), list(layer.dilation),
+                layer.groups, list(x.shape))
+        if len(self.packed) >= MAX_PACKED:  # many frame sizes (tiles, a folder of videos): start afresh
+            self.packed.clear()
+        self.packed[key] = (stamp, packed)
         return packed
 
     def __call__(self, layer: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
