@@ -11,6 +11,7 @@ row's largest difference on the first frame from the first path listed (normally
 Paths ("--paths"):
   reference       NCHW, PyTorch FAC (unfold) - the CPU's path, the ground truth
   reference-cl    channels_last, PyTorch FAC - isolates the layout's effect
+  cpu             the CPU's default since issue 22: channels_last, tap-by-tap FAC, oneDNN fused convolutions
   fast-prev       channels_last, Triton FAC (reference filter order, the pixel x channel kernel) + fused
                   deblurring head: the fast path measured on the H100 before issue 14
   fast-taps       fast-prev + fused bias/LeakyReLU/residual epilogue, FAC by the (channel, tap) kernel
@@ -59,7 +60,7 @@ def fac_triton_forward(*args, **kwargs):
 
 GPU_SIZES = "960x540,1280x720,1920x1080,3840x2160"
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-PATHS = ("reference", "reference-cl", "fast-prev", "fast-taps", "fast", "fast-graphs", "warp", "warp-graphs",
+PATHS = ("reference", "reference-cl", "cpu", "fast-prev", "fast-taps", "fast", "fast-graphs", "warp", "warp-graphs",
          "compile", "compile-graphs")
 Step = Callable[[torch.Tensor, object], tuple[torch.Tensor, object]]
 
@@ -72,6 +73,8 @@ def build(path: str, device: torch.device, dtype: torch.dtype) -> tuple[STFAN, S
         model.to(memory_format=torch.channels_last)
     if path.startswith(("fast", "compile", "warp")):
         make_fast(model, "triton", device)
+    if path == "cpu":
+        make_fast(model, "cpu", device)
     if path.startswith("warp"):
         from deblur_cli.ops.fac_fused import fused_warp_fac
 
@@ -210,7 +213,7 @@ def bench_gpu(args) -> Table:
 
 def bench_cpu(args) -> Table:
     sizes = args.sizes if args.sizes != GPU_SIZES else "320x192"
-    paths = [p for p in args.paths.split(",") if p.startswith("reference")] or ["reference"]
+    paths = [p for p in args.paths.split(",") if p.startswith("reference") or p == "cpu"] or ["reference"]
     table = Table(args.markdown, args.title, (
         f"CPU: {cpu_model()}, {torch.get_num_threads()} torch threads; torch {torch.__version__}; float32; "
         f"{args.warmup} warm-up + {args.frames} timed frames per row; peak MiB is the process's peak RSS"), paths[0])

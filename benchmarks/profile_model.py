@@ -12,6 +12,7 @@ Why: RESULTS.md must say where the time goes, not only how much there is.
 
     python benchmarks/profile_model.py --size 1280x720 --dtype fp16 --path fast
     python benchmarks/profile_model.py --device cpu --size 320x192 --path reference --frames 2
+    python benchmarks/profile_model.py --device cpu --size 320x192 --path cpu --frames 2      # the CPU default
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ GROUPS = (  # first match wins; lower-case substrings of kernel or operator name
     ("bias + LeakyReLU + residual (Triton epilogue)", ("bias_act",)),
     ("convolution (cuDNN/cutlass/oneDNN)", ("conv", "cudnn", "cutlass", "sm90_xmma", "xmma", "gemm", "wgrad", "dgrad")),
     ("FAC reference (pad/unfold/mul/sum)", ("im2col", "reduce", "unfold", "replication_pad", "aten::mul", "aten::sum")),
+    ("FAC taps (CPU: addcmul)", ("addcmul",)),
     ("LeakyReLU / adds / elementwise", ("leaky", "elementwise", "vectorized", "aten::add", "clamp")),
     ("copies / layout / cat", ("copy", "cat", "transpose", "nchw", "nhwc", "contiguous", "clone")),
 )
@@ -177,7 +179,7 @@ def main() -> None:
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--dtype", default="fp16", choices=tuple(DTYPES))
     parser.add_argument("--path", default="fast",
-                        choices=("reference", "reference-cl", "fast-prev", "fast-taps", "fast", "warp"))
+                        choices=("reference", "reference-cl", "cpu", "fast-prev", "fast-taps", "fast", "warp"))
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--markdown", type=Path, default=None, help="append both tables, in markdown, to this file")
     args = parser.parse_args()

@@ -29,19 +29,21 @@ def _clip(dtype, shape=(30, 42, 3), count=3, seed=0):
     return [rng.integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype) for _ in range(count)]
 
 
-def test_auto_means_reference_on_the_cpu_and_triton_is_refused_there(monkeypatch):
+def test_auto_means_the_cpu_path_on_the_cpu_and_triton_is_refused_there(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    assert resolve_fac_impl("auto", "cpu") == "reference"
+    assert resolve_fac_impl("auto", "cpu") == "cpu"
+    assert resolve_fac_impl("reference", "cpu") == "reference"
     with pytest.raises(ValueError, match="must be one of"):
         resolve_fac_impl("fastest", "cpu")
     with pytest.raises(DeviceError):
         resolve_fac_impl("triton", "cpu")
 
 
-def test_accelerate_on_the_cpu_changes_nothing(golden_model, golden):
+def test_accelerate_reference_on_the_cpu_changes_nothing(golden_model, golden):
     names = list(golden_model.state_dict())
-    engine = accelerate(RecurrentEngine(golden_model))
-    assert engine.model.fac is fac_reference and engine.model.fused_deblur is None
+    engine = accelerate(RecurrentEngine(golden_model), "reference")
+    assert engine.model.fac is fac_reference and engine.model.fused_deblur is None and engine.model.convs is None
+    assert engine.model.memory_format() == torch.contiguous_format
     assert list(engine.model.state_dict()) == names
     out = engine.step(torch.from_numpy(golden["frames"][0]))
     np.testing.assert_allclose(out.numpy(), np.clip(golden["outputs"][0], 0, 1), atol=1e-4)
@@ -80,4 +82,4 @@ def test_stream_refuses_float_frames(golden_model):
 
 def test_make_fast_reference_restores_the_default(golden_model):
     assert make_fast(golden_model, "reference") is golden_model
-    assert golden_model.fac is fac_reference and golden_model.fused_deblur is None
+    assert golden_model.fac is fac_reference and golden_model.fused_deblur is None and golden_model.convs is None

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from deblur_cli.pipeline.scenecut import (
+    FLAT_STD,
+    MAX_SHIFT,
     SceneCutDetector,
     compare_signatures,
     frame_signature,
+    structure_distance,
 )
 from tests.shotgen import ShotSpec, clip_with_cuts, pictures, render_shot
 
@@ -163,3 +166,28 @@ def test_first_frame_after_a_cut_is_restored_as_by_a_fresh_engine(pics, make_eng
     # Without detection the previous shot's memory does reach the new shot.
     without = run_engine(make_engine(), frames, None)
     assert not np.array_equal(without[cuts[0]], fresh)
+
+
+def _shift_by_shift(a: np.ndarray, b: np.ndarray) -> float:
+    """structure_distance written out one shift at a time (the definition the batched version must keep)."""
+    def standardise(x):
+        return (x - x.mean()) / max(float(x.std()), FLAT_STD)
+
+    h, w = a.shape
+    best = np.inf
+    for dy in range(-MAX_SHIFT, MAX_SHIFT + 1):
+        for dx in range(-MAX_SHIFT, MAX_SHIFT + 1):
+            if 2 * abs(dy) > h or 2 * abs(dx) > w:
+                continue
+            pa = a[max(dy, 0): h + min(dy, 0), max(dx, 0): w + min(dx, 0)]
+            pb = b[max(-dy, 0): h + min(-dy, 0), max(-dx, 0): w + min(-dx, 0)]
+            best = min(best, float(np.square(standardise(pa) - standardise(pb)).mean()))
+    return min(best / 2.0, 1.0)
+
+
+@pytest.mark.parametrize("shape", [(18, 32), (32, 18), (3, 5), (1, 1), (2, 3)])
+def test_all_shifts_at_once_give_the_shift_by_shift_distance(shape):
+    rng = np.random.default_rng(0)
+    a = rng.random(shape, dtype=np.float32)
+    for b in (np.roll(a, 1, axis=1), rng.random(shape, dtype=np.float32), np.full(shape, 0.5, np.float32)):
+        assert structure_distance(a, b) == pytest.approx(_shift_by_shift(a, b), abs=1e-6)

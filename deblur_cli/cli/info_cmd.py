@@ -65,7 +65,8 @@ def print_report(info: dict[str, Any], console: Console) -> None:
 
     triton = info["triton"]
     installed = f"{_yes_no(True)} {triton['version'] or ''}".rstrip() if triton["installed"] else _yes_no(False)
-    fac = triton["fac_auto"] + ("" if triton["fac_auto"] == "triton" else "  [dim](Triton kernels need a CUDA GPU)[/]")
+    note = "  [dim](Triton kernels need a CUDA GPU)[/]" if triton["fac_auto"] == "reference" else ""
+    fac = triton["fac_auto"] + note
     _section(console, "Triton", [("installed", installed), ("FAC used", fac)])
 
 

@@ -63,8 +63,8 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
               help="Restore frames in tiles of N pixels (a multiple of 4, at least 16) to save GPU memory. "
                    "0: automatic (tiles on CUDA only when a frame would not fit in free memory; never on the CPU).")
 @performance_option("--fac", type=click.Choice(FAC_IMPLS), default="auto", **env("FAC"),
-              help="Advanced: filter-adaptive convolution kernels. auto = Triton on CUDA when installed, "
-                   "else the PyTorch reference.")
+              help="Advanced: filter-adaptive convolution kernels. auto = Triton on CUDA when installed, the CPU "
+                   "fast path (cpu: tap-by-tap FAC, oneDNN fused convolutions) on the CPU, else the PyTorch reference.")
 @performance_option("--segment", type=click.FloatRange(min=0), default=DEFAULT_SEGMENT_S, metavar="SECONDS",
               **env("SEGMENT"),
               help="Restore a long video in segments of about this many seconds, cut at keyframes, each one kept "

@@ -30,10 +30,10 @@ def build_engine(weights: str | Path | LoadedWeights | None = None, device: str 
                  strength: Strength | None = None) -> RecurrentEngine | StrengthEngine:
     """A ready engine for ``weights`` (a path, already loaded weights, or None for the default).
 
-    ``fac`` ("auto" | "reference" | "triton") and the device's other speed
+    ``fac`` ("auto" | "reference" | "triton" | "cpu") and the device's other speed
     settings are applied with :func:`~deblur_cli.inference.accelerate.accelerate`
-    (on CUDA: Triton FAC, channels_last, cudnn.benchmark; on the CPU nothing
-    changes). ``tile``: restore frames in tiles of this many pixels
+    (on CUDA: Triton FAC, channels_last, cudnn.benchmark; on the CPU: the
+    tap-by-tap FAC, oneDNN fused convolutions, channels_last). ``tile``: restore frames in tiles of this many pixels
     (:class:`~deblur_cli.inference.tiling.TiledEngine`, a multiple of 4, at
     least 16); None or 0 means automatic: on CUDA frames are tiled only when
     they would not fit in free GPU memory, on the CPU never. ``strength``:

@@ -8,7 +8,9 @@ calls the modules (the reference path). With one (:data:`EpilogueOp`, e.g.
 :func:`deblur_cli.ops.epilogue.bias_act_`) every convolution runs without its
 bias and the epilogue adds the bias, applies LeakyReLU and adds a residual in
 one in-place pass over the output: one read and one write instead of three of
-each (bias add, activation, residual sum).
+each (bias add, activation, residual sum). With a fused convolution
+(:data:`ConvOp`, e.g. :class:`deblur_cli.ops.conv_cpu.PackedConvs` on the CPU)
+the convolution itself applies bias, LeakyReLU and residual.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ LEAKY_SLOPE = 0.1
 
 # (y, bias, slope or None, residual or None) -> y, in place: y = act(y + bias) + residual.
 EpilogueOp = Callable[[torch.Tensor, "torch.Tensor | None", "float | None", "torch.Tensor | None"], torch.Tensor]
+# (layer, x, weight, bias, slope or None, residual or None, variant) -> act(conv(x) + bias) + residual, where
+# weight/bias are the layer's own or a reordering of them named by variant ("" or "rows"/"columns", tap-major).
+ConvOp = Callable[..., torch.Tensor]
 
 
 def conv(cin: int, cout: int, kernel_size: int = 3, stride: int = 1) -> nn.Sequential:
@@ -74,8 +79,9 @@ def _is_conv_act(block: nn.Module) -> bool:
 class LayerRunner:
     """Runs STFAN's blocks, with an epilogue (fused bias/activation/residual) or as plain modules."""
 
-    def __init__(self, epilogue: EpilogueOp | None = None) -> None:
+    def __init__(self, epilogue: EpilogueOp | None = None, convs: ConvOp | None = None) -> None:
         self.epilogue = epilogue
+        self.convs = convs
 
     def __call__(self, x: torch.Tensor, *blocks: nn.Module) -> torch.Tensor:
         """``x`` through ``blocks`` in order (conv blocks, residual blocks, or sequences of them)."""
@@ -88,8 +94,13 @@ class LayerRunner:
         return None if torch.is_grad_enabled() else self.epilogue
 
     def _block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        convs = None if torch.is_grad_enabled() else self.convs
+        if convs is not None and isinstance(block, ResBlock):
+            first, _, second = block.stem
+            h = convs(first, x, first.weight, first.bias, LEAKY_SLOPE, None)
+            return convs(second, h, second.weight, second.bias, None, x)
         epilogue = self._active()
-        if epilogue is None:
+        if epilogue is None and convs is None:
             return block(x)
         if isinstance(block, ResBlock):
             first, _, second = block.stem
@@ -106,7 +117,8 @@ class LayerRunner:
         """A conv + LeakyReLU block, then ``+ residual``; optionally emitting or reading FAC filters tap-major."""
         layer, act = block
         epilogue = self._active()
-        if epilogue is None and not (tap_major_out or tap_major_in):
+        convs = None if torch.is_grad_enabled() else self.convs
+        if epilogue is None and convs is None and not (tap_major_out or tap_major_in):
             out = block(x)
             return out if residual is None else out + residual
         weight, bias = layer.weight, layer.bias
@@ -114,6 +126,9 @@ class LayerRunner:
             weight, bias = tap_major_rows(weight, bias)
         if tap_major_in:
             weight = tap_major_columns(weight)
+        if convs is not None:
+            variant = "rows" * tap_major_out + "columns" * tap_major_in
+            return convs(layer, x, weight, bias, act.negative_slope, residual, variant)
         if epilogue is None:
             out = F.leaky_relu(_convolve(layer, x, weight, bias), act.negative_slope, inplace=True)
             return out if residual is None else out + residual

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..ops.fac import KERNEL_SIZE, FacOp, FusedFacOp, FusedWarpOp, fac_reference
-from .layers import EpilogueOp, LayerRunner, ResBlock, conv, upconv
+from .layers import ConvOp, EpilogueOp, LayerRunner, ResBlock, conv, upconv
 
 CH1, CH2, CH3 = 32, 64, 128
 FAC_CHANNELS = CH3 * KERNEL_SIZE * KERNEL_SIZE  # 3200 filter taps per pixel
@@ -57,7 +57,9 @@ class STFAN(nn.Module):
     - ``warp_tap_major``: the alignment filters are produced and read in the
       tap-major channel order (:mod:`deblur_cli.ops.fac`), which ``fac`` must accept;
     - ``fused_warp`` (:data:`FusedWarpOp`) may replace ``fac_warp``'s last layer, the
-      alignment FAC and ``kconv4`` with one kernel that never stores the alignment filters.
+      alignment FAC and ``kconv4`` with one kernel that never stores the alignment filters;
+    - ``convs`` (:data:`~.layers.ConvOp`): every convolution applies its own bias, LeakyReLU
+      and residual (the CPU's oneDNN post-ops, :mod:`deblur_cli.ops.conv_cpu`).
 
     Activations follow the weights' memory format: a channels_last model turns
     its input channels_last too, so that every add and concatenation sees one layout.
@@ -70,6 +72,7 @@ class STFAN(nn.Module):
         self.epilogue: EpilogueOp | None = None
         self.warp_tap_major = False
         self.fused_warp: FusedWarpOp | None = None
+        self.convs: ConvOp | None = None
 
         self.fea = conv(2 * CH3, CH3)
 
@@ -117,7 +120,7 @@ class STFAN(nn.Module):
         """
         if blurry.shape[-1] % 4 or blurry.shape[-2] % 4:
             raise ValueError(f"STFAN needs height and width divisible by 4, got {tuple(blurry.shape[-2:])}")
-        run = LayerRunner(self.epilogue)
+        run = LayerRunner(self.epilogue, self.convs)
         blurry = blurry.contiguous(memory_format=self.memory_format())
 
         enc1 = run(blurry, self.conv1_1, self.conv1_2, self.conv1_3)

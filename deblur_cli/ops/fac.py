@@ -58,13 +58,20 @@ def tap_major_columns(weight: torch.Tensor, kernel_size: int = KERNEL_SIZE) -> t
     return weight.reshape(out_ch, ckk // kk, kk, -1).transpose(1, 2).reshape(weight.shape)
 
 
-def fac_reference(inp: torch.Tensor, filters: torch.Tensor, kernel_size: int = KERNEL_SIZE, *,
-                  tap_major: bool = False) -> torch.Tensor:
-    """Apply per-pixel filters ``filters`` (N, C*k*k, H, W) to ``inp`` (N, C, H, W)."""
+def check_fac_shapes(inp: torch.Tensor, filters: torch.Tensor, kernel_size: int = KERNEL_SIZE) -> torch.Size:
+    """``inp``'s shape (N, C, H, W), after checking that ``filters`` is (N, C*k*k, H, W)."""
     n, c, h, w = inp.shape
     kk = kernel_size * kernel_size
     if filters.shape != (n, c * kk, h, w):
         raise ValueError(f"FAC filters must have shape {(n, c * kk, h, w)}, got {tuple(filters.shape)}")
+    return inp.shape
+
+
+def fac_reference(inp: torch.Tensor, filters: torch.Tensor, kernel_size: int = KERNEL_SIZE, *,
+                  tap_major: bool = False) -> torch.Tensor:
+    """Apply per-pixel filters ``filters`` (N, C*k*k, H, W) to ``inp`` (N, C, H, W)."""
+    n, c, h, w = check_fac_shapes(inp, filters, kernel_size)
+    kk = kernel_size * kernel_size
     if tap_major:
         filters = tap_major_filters(filters, kernel_size, inverse=True)
     pad = kernel_size // 2

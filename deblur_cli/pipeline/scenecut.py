@@ -42,6 +42,7 @@ between two grey pictures of similar layout, is not found.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,9 +117,35 @@ def frame_signature(frame: Frame) -> FrameSignature:
     return FrameSignature(frame.shape, thumb, hist / hist.sum())
 
 
-def _standardise(x: np.ndarray) -> np.ndarray:
-    """Zero mean, unit spread; near-flat patches are not blown up to unit spread."""
-    return (x - x.mean()) / max(float(x.std()), FLAT_STD)
+@functools.lru_cache(maxsize=8)
+def _shift_windows(h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For a thumbnail shape: each shift's overlap as gather indices into a and into b, and its mask.
+
+    Returns (rows_a, cols_a, rows_b, cols_b, mask), each (shifts, h, w): shift k compares
+    ``a[rows_a[k], cols_a[k]]`` with ``b[rows_b[k], cols_b[k]]`` where ``mask[k]`` (the overlap, put
+    at the top left) is true. Only shifts that keep at least half of each axis overlapping count.
+    """
+    shifts = [(dy, dx) for dy in range(-MAX_SHIFT, MAX_SHIFT + 1) for dx in range(-MAX_SHIFT, MAX_SHIFT + 1)
+              if 2 * abs(dy) <= h and 2 * abs(dx) <= w]
+    index = np.zeros((4, len(shifts), h, w), np.intp)
+    mask = np.zeros((len(shifts), h, w), bool)
+    rows, cols = np.arange(h)[:, None], np.arange(w)[None, :]
+    for k, (dy, dx) in enumerate(shifts):
+        hh, ww = h - abs(dy), w - abs(dx)
+        mask[k, :hh, :ww] = True
+        index[0, k, :hh, :ww] = rows[:hh] + max(dy, 0)
+        index[1, k, :hh, :ww] = cols[:, :ww] + max(dx, 0)
+        index[2, k, :hh, :ww] = rows[:hh] + max(-dy, 0)
+        index[3, k, :hh, :ww] = cols[:, :ww] + max(-dx, 0)
+    return index[0], index[1], index[2], index[3], mask
+
+
+def _standardised(x: np.ndarray, mask: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Each (masked) window with zero mean and unit spread; near-flat windows are not blown up to unit spread."""
+    mean = np.where(mask, x, 0.0).sum(axis=(1, 2), keepdims=True) / count
+    centred = np.where(mask, x - mean, 0.0)
+    spread = np.sqrt(np.square(centred).sum(axis=(1, 2), keepdims=True) / count)
+    return centred / np.maximum(spread, FLAT_STD)
 
 
 def structure_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -128,18 +155,14 @@ def structure_distance(a: np.ndarray, b: np.ndarray) -> float:
     textured frames that is ``1 - Pearson correlation`` (blind to brightness gain
     and offset); two flat frames are alike (0) rather than undefined, and
     structure appearing on a flat frame counts in proportion to its contrast.
+    All shifts are computed at once (numpy's cost here is per call, not per sample).
     """
-    h, w = a.shape
-    best = np.inf
-    for dy in range(-MAX_SHIFT, MAX_SHIFT + 1):
-        for dx in range(-MAX_SHIFT, MAX_SHIFT + 1):
-            # Keep at least half of each axis overlapping, or the comparison means little.
-            if 2 * abs(dy) > h or 2 * abs(dx) > w:
-                continue
-            pa = a[max(dy, 0): h + min(dy, 0), max(dx, 0): w + min(dx, 0)]
-            pb = b[max(-dy, 0): h + min(-dy, 0), max(-dx, 0): w + min(-dx, 0)]
-            best = min(best, float(np.square(_standardise(pa) - _standardise(pb)).mean()))
-    return min(best / 2.0, 1.0)
+    rows_a, cols_a, rows_b, cols_b, mask = _shift_windows(*a.shape)
+    count = mask.sum(axis=(1, 2), keepdims=True)
+    za = _standardised(a[rows_a, cols_a], mask, count)
+    zb = _standardised(b[rows_b, cols_b], mask, count)
+    distances = np.square(za - zb).sum(axis=(1, 2)) / count[:, 0, 0]
+    return min(float(distances.min()) / 2.0, 1.0)
 
 
 def compare_signatures(a: FrameSignature, b: FrameSignature) -> CutScore:
