@@ -88,7 +88,7 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in (
         filename="stfan_authors_dvd.pth.tar",
         channel_order="BGR",  # the authors read frames with OpenCV
         trained_on="DVD (Su et al., 2017), the authors' training set",
-        figures="31.24 dB PSNR / 0.934 SSIM on the DVD test set (paper)",
+        figures="31.24 dB PSNR / 0.934 SSIM on the DVD test set (paper; not measured here)",
         licence="the authors' file, fetched from their own Google Drive link and never redistributed by "
                 "stfan-deblur; their repository sczhou/STFAN is MIT-licensed and states no separate terms for it",
         url=DRIVE_DOWNLOAD.format(id=AUTHORS_DRIVE_ID),
@@ -102,12 +102,16 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in (
         filename="stfan_synth_v0.safetensors",
         channel_order="RGB",
         trained_on="synthetic camera-shake blur from 29 photos (see weights/README.md)",
-        figures="+0.52 dB on our synthetic shake clips, -8.86 dB on nearly sharp ones; 0.1-1.2 dB worse on an "
-                "independent held-out set",
+        # Restored frames against the input as the tool decodes it, never re-encoded files (weights/README.md):
+        # benchmarks/bench_strength.py --ceiling 60, held-out photos, 8 clips x 6 frames, 320x192.
+        figures="PSNR of restored frames against the input's, held-out synthetic clips: at --strength 1 +0.45 dB "
+                "shaky, +0.38 moving objects, -2.33 nearly sharp, -7.93 clean sharp; --strength auto +0.14, +0.14, "
+                "-0.00, -0.61. An independent held-out set: +0.2 dB mean at --strength 1, worst clip -0.01",
         licence="trained by this project, MIT like the package",
         experimental=True,
-        caveat="it makes held-out videos slightly worse (0.1 to 1.2 dB)",
-        strength_map="cautious",  # it costs 4 dB on nearly sharp clips (benchmarks/bench_strength.py)
+        caveat="it gains a few tenths of a dB on blurred footage and, at --strength 1, alters clean sharp footage "
+               "(-7.9 dB on clean sharp test clips)",
+        strength_map="cautious",  # it changes sharp frames about as much as blurred ones (benchmarks/RESULTS.md)
         shipped=True,
         size=10_757_438,
         sha256="586f99e37c4237a847fe18229a6547caed11c45c1f0fe6726abeea975dc9c234",
