@@ -179,6 +179,8 @@ def test_a_damaged_cached_file_is_named_with_the_command_that_mends_it(drive, we
     assert "not on this machine" not in line and "weights import" in line
     listed = {e["name"]: e for e in json.loads(run_cli(["weights", "list", "--json"]).stdout)["entries"]}
     assert listed["authors"]["status"] == "damaged: 'weights fetch authors --force'"
+    info = json.loads(run_cli(["info", "--json"]).stdout)["weights"]
+    assert info["status"].startswith("the cached file is damaged") and "fetch authors --force" in info["status"]
     offline = run_cli(["weights", "fetch"], env={"STFAN_DEBLUR_OFFLINE": "1"})
     assert "damaged" in assert_clean_error(offline, "offline mode allows no download")
     mended = run_cli(["weights", "fetch", "authors", "--force"], env={AUTHORS.url_env: drive.url("direct")})

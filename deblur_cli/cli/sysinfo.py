@@ -57,7 +57,7 @@ def weights_info(spec: str | Path | None, choice: str = "default") -> dict[str, 
     """
     from ..errors import WeightsError
     from ..models import registry
-    from ..models.cache import cache_dir
+    from ..models.cache import cache_dir, damage, repair_advice
     from ..models.choice import default_choice, load_weights, local_file
 
     info: dict[str, Any] = {"choice": choice if spec is not None else "default", "default": spec is None,
@@ -74,10 +74,12 @@ def weights_info(spec: str | Path | None, choice: str = "default") -> dict[str, 
     if entry is not None:
         info["entry"] = plain(entry.to_dict())
     if path is None:
+        why = None if entry.shipped else damage(entry)
         info.update(loaded=False, path=None,
-                    status=f"not on this machine: the first run fetches it ({entry.size_label}) from "
-                           f"{entry.origin}; or 'stfan-deblur weights fetch {entry.name}', or download it in a "
-                           f"browser and 'stfan-deblur weights import FILE'")
+                    status=f"the cached file is damaged ({why}): {repair_advice(entry)}" if why else
+                    f"not on this machine: the first run fetches it ({entry.size_label}) from "
+                    f"{entry.origin}; or 'stfan-deblur weights fetch {entry.name}', or download it in a "
+                    f"browser and 'stfan-deblur weights import FILE'")
         return info
     try:
         with registry.fetching(offline=True, notice=lambda message: None):
