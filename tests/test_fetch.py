@@ -222,26 +222,26 @@ def test_a_download_killed_midway_is_cleaned_up_by_the_next_fetch(drive, weights
 
 
 FETCHER = """
-import os, sys
+import sys
 from deblur_cli.models import cache
 from deblur_cli.models.registry import fetching, get_entry
 print("ready", flush=True)
-while not os.path.exists(sys.argv[1]):  # start together
-    pass
+sys.stdin.readline()  # the go: written to both processes at once
 with fetching(notice=lambda m: None):
     print("fresh" if cache.fetch(get_entry("authors")).fresh else "cached", flush=True)
 """
 
 
-def test_two_processes_fetching_at_once_download_once(drive, weights_cache, monkeypatch, tmp_path,
+def test_two_processes_fetching_at_once_download_once(drive, weights_cache, monkeypatch,
                                                       authors_checkpoint):
     """The lock serialises the fetches (taken in one step: never by both); the second finds the file cached."""
     point_at(monkeypatch, drive.url("direct"))
-    go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", FETCHER, str(go)], stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", FETCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
     assert [p.stdout.readline().strip() for p in procs] == ["ready", "ready"]
-    go.touch()
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
     said = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
     assert said == ["cached", "fresh"] and [p.returncode for p in procs] == [0, 0]
     assert len(drive.requests) == 1

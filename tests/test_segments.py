@@ -290,15 +290,14 @@ def test_an_unreadable_journal_is_named(tmp_path):
 
 
 LOCKER = """
-import os, sys
+import sys
 from pathlib import Path
 from deblur_cli.errors import OutputError
 from deblur_cli.pipeline.journal import take_lock
 folders = sys.argv[1:]
-for i, folder in enumerate(folders):
+for folder in folders:
     print("ready", flush=True)
-    while not os.path.exists(f"{folder}.go"):  # start together
-        pass
+    sys.stdin.readline()  # the go: written to every process at once
     try:
         take_lock(Path(folder))
         print("locked", flush=True)
@@ -317,7 +316,9 @@ def lockers(folders: list, count: int) -> tuple[list[subprocess.Popen], list[lis
     for folder in folders:
         folder.mkdir(exist_ok=True)
         assert [p.stdout.readline().strip() for p in procs] == ["ready"] * count  # every one waiting
-        folder.with_name(folder.name + ".go").touch()
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
         said.append([p.stdout.readline().strip() for p in procs])
     return procs, said
 
