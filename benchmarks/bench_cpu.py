@@ -43,7 +43,8 @@ from deblur_cli.evaluation.metrics import psnr  # noqa: E402
 from deblur_cli.inference.accelerate import make_fast  # noqa: E402
 from deblur_cli.inference.devices import cpu_model  # noqa: E402
 from deblur_cli.models import STFAN  # noqa: E402
-from deblur_cli.models.weights import load_into, load_weights  # noqa: E402
+from deblur_cli.models.choice import load_weights  # noqa: E402
+from deblur_cli.models.weights import load_into  # noqa: E402
 
 VARIANTS = ("reference", "ref-cl", "taps-cl", "cpu", "compile")
 DEFAULT_VARIANTS = "reference,ref-cl,taps-cl,cpu"

@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from deblur_cli.evaluation.evaluate import VALIDATION_SEED  # noqa: E402
-from deblur_cli.evaluation.metrics import psnr  # noqa: E402
+from deblur_cli.evaluation.metrics import PSNR_CEILING, psnr  # noqa: E402
 from deblur_cli.inference.build import build_engine  # noqa: E402
 from deblur_cli.inference.frames import to_float, to_integer  # noqa: E402
 from deblur_cli.inference.strength import StrengthEngine, map_settings_for  # noqa: E402
@@ -127,15 +127,20 @@ def oracle(blurry: torch.Tensor, raw: torch.Tensor, sharp: torch.Tensor) -> torc
     return (torch.lerp(blurry, raw, take) * 255).round() / 255
 
 
-def score_clip(engine, recorder: Recorder, blurry: torch.Tensor, sharp: torch.Tensor) -> dict[str, list[float]]:
-    """Per-frame PSNR of the input, the raw restoration and what the strength engine wrote."""
+def score_clip(engine, recorder: Recorder, blurry: torch.Tensor, sharp: torch.Tensor,
+               ceiling: float | None = None) -> dict[str, list[float]]:
+    """Per-frame PSNR of the input, the raw restoration and what the strength engine wrote (each frame's PSNR
+    counted at most ``ceiling`` dB where given, as ``eval`` counts it)."""
     engine.reset()
     recorder.outputs.clear()
     written = from_uint8(list(engine.restore(to_uint8(blurry))))
     raw = (torch.stack(recorder.outputs) * 255).round() / 255
-    return {"input": psnr(blurry, sharp).tolist(), "raw": psnr(raw, sharp).tolist(),
-            "auto": psnr(written, sharp).tolist(), "oracle": psnr(oracle(blurry, raw, sharp), sharp).tolist(),
-            "strength": [engine.mean_strength] * len(blurry)}
+
+    def score(frames: torch.Tensor) -> list[float]:
+        return psnr(frames, sharp).clamp(max=ceiling or float("inf")).tolist()
+
+    return {"input": score(blurry), "raw": score(raw), "auto": score(written),
+            "oracle": score(oracle(blurry, raw, sharp)), "strength": [engine.mean_strength] * len(blurry)}
 
 
 def run(args) -> dict:
@@ -168,7 +173,7 @@ def run(args) -> dict:
                     network.truth = sharp.float()
             recorder = Recorder(restorer)
             engine = StrengthEngine(recorder, "auto", settings)
-            scores = score_clip(engine, recorder, blurry, sharp)
+            scores = score_clip(engine, recorder, blurry, sharp, args.ceiling)
             if cached is not None and restorer is network:
                 with atomic_output(cached) as temp:  # a run stopped half-way leaves no half-written file to replay
                     torch.save({"blurry": blurry, "sharp": sharp, "raw": torch.stack(recorder.outputs)}, temp)
@@ -262,6 +267,8 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--frames", type=int, default=6, help="frames per clip")
     parser.add_argument("--size", default="320x192", help="WIDTHxHEIGHT")
     parser.add_argument("--seed", type=int, default=VALIDATION_SEED)
+    parser.add_argument("--ceiling", type=float, default=None, metavar="DB",
+                        help=f"count each frame's PSNR at most DB (eval's rule: {PSNR_CEILING:g}); default: no ceiling")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--fp16", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -286,8 +293,9 @@ def main(argv: list[str] | None = None) -> dict | None:
     restorer = f"weights {args.weights}"
     if args.stand_in is not None:
         restorer = f"stand-in {args.stand_in}" + (f", softened by {args.soften} px" if args.soften else "")
+    ceiling = f", PSNR counted at most {args.ceiling:g} dB" if args.ceiling else ""
     print(f"{args.clips} clips x {args.frames} frames per kind, {args.width}x{args.height}, {args.split} photos, "
-          f"seed {args.seed}, {restorer}, device {args.device}")
+          f"seed {args.seed}, {restorer}, device {args.device}{ceiling}")
     results = run(args)
     for goal, measured, met in goals(results):
         print(f"{'met ' if met else 'MISS'}  {goal}: {measured}")

@@ -38,7 +38,7 @@ _API = {
     "deblur_path": "pipeline.runner",
     "VideoOptions": "pipeline.options",
     "EngineOptions": "pipeline.options",
-    "load_weights": "models.weights",
+    "load_weights": "models.choice",
     "STFAN": "models.stfan",
 }
 

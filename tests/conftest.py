@@ -107,7 +107,7 @@ def weights_cache(monkeypatch, tmp_path_factory) -> Path:
     """An empty weights cache of the test's own; no weights, offline or mirror settings from the environment."""
     from deblur_cli.models.registry import ENTRIES, ENV
 
-    for name in ("WEIGHTS", "OFFLINE", *(e.url_env.removeprefix(ENV) for e in ENTRIES.values())):
+    for name in ("WEIGHTS", "OFFLINE", "DOWNLOAD_STALL", *(e.url_env.removeprefix(ENV) for e in ENTRIES.values())):
         monkeypatch.delenv(ENV + name, raising=False)
     cache = tmp_path_factory.mktemp("weights-cache")
     monkeypatch.setenv("STFAN_DEBLUR_CACHE", str(cache))

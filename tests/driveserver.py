@@ -3,15 +3,15 @@
 Each route is one of Drive's behaviours: the file itself (``Content-Disposition``),
 the "can't scan for viruses" page whose ``form#download-form`` points back here,
 a quota page (in German: pages are read by structure, not by their English
-text), an HTML page with no form, a body cut short of its ``Content-Length``, a
-body that stalls, a 500 before the file, a file that is not a checkpoint, and a pickle that would
-run code. Every request is recorded so tests can count them.
+text), a permission refusal (HTTP 403), an HTML page with no form, a body cut short of its
+``Content-Length``, a body that stalls after its first bytes, headers and then silence, no answer at
+all, a 500 before the file, a file that is not a checkpoint, and a pickle that would run code.
+A silent route stays silent until the imitation is closed. Every request is recorded so tests can count them.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +29,9 @@ QUOTA_PAGE = """<!DOCTYPE html><html><head><title>Google Drive - Kontingent &uum
 heruntergeladen werden.</p><p class="uc-error-subcaption">Zu viele Nutzer haben diese Datei in letzter Zeit
 aufgerufen oder heruntergeladen. Versuchen Sie es sp&auml;ter noch einmal.</p></div></div></body></html>"""
 
+FORBIDDEN_PAGE = """<!DOCTYPE html><html><head><title>Google Drive</title></head><body><div class="uc-main">
+<p class="uc-error-subcaption">Sie ben&ouml;tigen eine Zugriffsberechtigung.</p></div></body></html>"""
+
 PLAIN_PAGE = "<!DOCTYPE html><html><head><title>Sign in</title></head><body><div id='main'>Hello</div></body></html>"
 
 
@@ -39,6 +42,7 @@ class DriveImitation:
         self.files = {"checkpoint": checkpoint, "garbage": not_checkpoint, "evil": code_pickle}
         self.requests: list[str] = []
         self.flaky_failures = 1
+        self.closing = threading.Event()  # silent routes wait for it
         imitation = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,6 +62,7 @@ class DriveImitation:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.closing.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -104,15 +109,21 @@ class DriveImitation:
                 self.flaky_failures -= 1
                 return self._send(h, 500, b"<html>Internal error</html>", html)
             return self._send(h, 200, self.files["checkpoint"], binary, attachment=True)
-        if route == "stall":  # headers and a little of the body, then silence longer than the read timeout
+        if route in ("stall", "hang"):  # headers (and for "stall" a little of the body), then silence
             h.send_response(200)
             h.send_header("Content-Type", binary)
             h.send_header("Content-Length", str(len(self.files["checkpoint"])))
+            h.send_header("Content-Disposition", 'attachment; filename="best-ckpt.pth.tar"')
             h.end_headers()
-            h.wfile.write(self.files["checkpoint"][:1000])
+            h.wfile.write(self.files["checkpoint"][:1000] if route == "stall" else b"")
             h.wfile.flush()
-            time.sleep(0.5)
+            self.closing.wait(60)
             return None
+        if route == "mute":  # the connection is taken, the request read, and nothing ever answered
+            self.closing.wait(60)
+            return None
+        if route == "forbidden":
+            return self._send(h, 403, FORBIDDEN_PAGE.encode(), html)
         if route == "html-as-file":  # claims to be a download, is a page
             return self._send(h, 200, PLAIN_PAGE.encode(), binary, attachment=True)
         if route in ("garbage", "evil"):

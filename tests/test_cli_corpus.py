@@ -142,7 +142,7 @@ def _stand_in_engine(monkeypatch, request):
         from tests.test_pipeline import IdentityEngine
 
         monkeypatch.setattr("deblur_cli.inference.build.build_engine", lambda *a, **k: IdentityEngine())
-        monkeypatch.setattr("deblur_cli.models.weights.load_weights", lambda *a, **k: None)
+        monkeypatch.setattr("deblur_cli.models.choice.load_weights", lambda *a, **k: None)
 
 
 def _second_pass_finds_the_film(path, frames, size=(64, 48)):

@@ -10,15 +10,18 @@ import io
 import json
 import os
 import socket
-import threading
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
 
 from deblur_cli.errors import WeightsError, WeightsUnavailable
-from deblur_cli.models import cache, registry
+from deblur_cli.models import cache, choice, registry
+from deblur_cli.models.choice import load_weights
 from deblur_cli.models.registry import fetching, get_entry
-from deblur_cli.models.weights import load_weights, sha256_of
+from deblur_cli.models.weights import sha256_of
 
 AUTHORS = get_entry("authors")
 
@@ -62,6 +65,7 @@ def test_the_file_arrives_verified(drive, weights_cache, monkeypatch, route, aut
 
 @pytest.mark.parametrize("route, words", [
     ("quota", "Zu viele Nutzer"),  # Google's own words, in the page's language
+    ("forbidden", "Zugriffsberechtigung"),  # no permission (HTTP 403)
     ("noform", "web page, not the file"),
     ("html-as-file", "web page, not the file"),
     ("short", "stopped at"),
@@ -74,6 +78,8 @@ def test_refusals_are_one_clear_error_and_leave_nothing(drive, weights_cache, mo
     message = str(info.value)
     assert words in message and "\n" not in message
     assert "weights import" in message and AUTHORS.page in message
+    # Drive's own refusals also offer the authors' second published place, a OneDrive folder
+    assert (registry.AUTHORS_ONEDRIVE in message) == (route in ("quota", "forbidden"))
     assert cache_listing(weights_cache) == []
     tries = {"short": 4}.get(route, 1)  # a body cut short is retried; a quota page or a 404 never
     assert len(drive.requests) == tries
@@ -91,9 +97,11 @@ def test_a_file_that_is_not_a_checkpoint_is_refused(drive, weights_cache, monkey
     torch.save({"deblurnet_state_dict": RunsCode(), "epoch_idx": 1}, buffer, _use_new_zipfile_serialization=False)
     drive.files["evil"] = buffer.getvalue()
     point_at(monkeypatch, drive.url(route))
-    with pytest.raises(WeightsError, match=words) as info:
+    with pytest.raises(WeightsUnavailable, match=words) as info:
         cache.fetch(AUTHORS)
-    assert "partial" not in str(info.value) and drive.base in str(info.value)
+    message = str(info.value)
+    assert "partial" not in message and drive.base in message
+    assert "weights import" in message and AUTHORS.page in message  # the advice every failed download gets
     assert cache_listing(weights_cache) == []
     assert not (tmp_path / "PWNED").exists()
 
@@ -117,15 +125,39 @@ def test_offline_makes_no_request(drive, weights_cache, monkeypatch):
     assert drive.requests == [] and cache_listing(weights_cache) == []
 
 
-def test_a_stalled_body_hits_the_read_timeout_and_is_retried(drive, weights_cache, monkeypatch):
-    from deblur_cli.models import download
-
-    monkeypatch.setattr(download, "READ_TIMEOUT", 0.2)
-    monkeypatch.setattr(download, "RETRIES", 1)
-    point_at(monkeypatch, drive.url("stall"))
-    with pytest.raises(WeightsUnavailable, match="failed 2 times.*connection lost while reading"):
+@pytest.mark.parametrize("route", ["hang", "stall", "mute"])
+def test_a_stalled_download_ends_at_the_stall_limit_and_says_how_to_retry(drive, weights_cache, monkeypatch, route):
+    """Headers then silence, a body that stops after 1000 bytes, no answer at all: the whole fetch ends once
+    the limit (here 1 s) passes without a byte, with no further try, and the error says how to try again."""
+    point_at(monkeypatch, drive.url(route))
+    monkeypatch.setenv(registry.STALL_ENV, "1")
+    started = time.monotonic()
+    with pytest.raises(WeightsUnavailable) as info:
         cache.fetch(AUTHORS)
-    assert len(drive.requests) == 2 and cache_listing(weights_cache) == []
+    elapsed = time.monotonic() - started
+    assert 0.9 < elapsed < 2.5, elapsed
+    message = str(info.value)
+    for words in ("stalled: no data for 1 s", "retry with 'stfan-deblur weights fetch authors'", "--stall-timeout",
+                  registry.STALL_ENV, "weights import", AUTHORS.page):
+        assert words in message
+    assert len(drive.requests) == 1 and cache_listing(weights_cache) == []
+
+
+def test_retries_stay_within_the_stall_limit(drive, weights_cache, monkeypatch):
+    """A try that would start after the limit is not made: 500s with a long backoff end the fetch at once."""
+    monkeypatch.setattr("deblur_cli.models.download.BACKOFF", 30.0)
+    drive.flaky_failures = 10
+    point_at(monkeypatch, drive.url("flaky"))
+    started = time.monotonic()
+    with fetching(stall=1.0), pytest.raises(WeightsUnavailable, match=r"HTTP 500.*stall limit of 1 s.*weights imp"):
+        cache.fetch(AUTHORS)
+    assert time.monotonic() - started < 1.0 and len(drive.requests) == 1
+
+
+def test_the_stall_limit_must_be_a_positive_number(weights_cache, monkeypatch):
+    monkeypatch.setenv(registry.STALL_ENV, "soon")
+    with pytest.raises(WeightsError, match="STFAN_DEBLUR_DOWNLOAD_STALL='soon': give a number of seconds"):
+        cache.fetch(AUTHORS)
 
 
 def test_an_unreachable_host_fails_at_once(weights_cache, monkeypatch):
@@ -153,12 +185,12 @@ def test_a_silent_host_times_out_on_connect(weights_cache, monkeypatch):
 
 def test_default_rule_uses_the_cache_then_never_asks_again(drive, weights_cache, monkeypatch):
     point_at(monkeypatch, drive.url("direct"))
-    entry, path, why = registry.default_choice()
+    entry, path, why = choice.default_choice()
     assert (entry.name, path) == ("authors", None) and "fetched on first use" in why
     with fetching(notice=lambda m: None):
         first = load_weights(None)
     assert first.meta.channel_order == "BGR" and len(drive.requests) == 1
-    entry, path, why = registry.default_choice()
+    entry, path, why = choice.default_choice()
     assert path == weights_cache / AUTHORS.filename and "cache" in why
     assert load_weights(None).meta.sha256 == first.meta.sha256 and load_weights("authors")
     assert len(drive.requests) == 1
@@ -189,25 +221,45 @@ def test_a_download_killed_midway_is_cleaned_up_by_the_next_fetch(drive, weights
     assert_verified_entry(weights_cache, authors_checkpoint)
 
 
-def test_two_processes_fetching_at_once_download_once(drive, weights_cache, monkeypatch, authors_checkpoint):
-    """The lock serialises the fetches; the second finds the file cached (threads stand in for processes)."""
+FETCHER = """
+import sys
+from deblur_cli.models import cache
+from deblur_cli.models.registry import fetching, get_entry
+print("ready", flush=True)
+sys.stdin.readline()  # the go: written to both processes at once
+with fetching(notice=lambda m: None):
+    print("fresh" if cache.fetch(get_entry("authors")).fresh else "cached", flush=True)
+"""
+
+
+def test_two_processes_fetching_at_once_download_once(drive, weights_cache, monkeypatch,
+                                                      authors_checkpoint):
+    """The lock serialises the fetches (taken in one step: never by both); the second finds the file cached."""
     point_at(monkeypatch, drive.url("direct"))
-    results, errors = [], []
-
-    def worker():
-        try:
-            results.append(cache.fetch(AUTHORS))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    with fetching(notice=lambda m: None):
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert not errors and sorted(r.fresh for r in results) == [False, True]
+    procs = [subprocess.Popen([sys.executable, "-c", FETCHER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    assert [p.stdout.readline().strip() for p in procs] == ["ready", "ready"]
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    said = sorted(p.communicate(timeout=120)[0].strip() for p in procs)
+    assert said == ["cached", "fresh"] and [p.returncode for p in procs] == [0, 0]
     assert len(drive.requests) == 1
+    assert_verified_entry(weights_cache, authors_checkpoint)
+
+
+def test_a_lock_left_by_a_killed_process_is_taken(drive, weights_cache, monkeypatch, tmp_path, authors_checkpoint):
+    """A process killed while it held the cache's lock (here: holding it, stopped with SIGKILL) blocks no one."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from filelock import FileLock; "
+                               f"FileLock({str(weights_cache / f'.{AUTHORS.filename}.lock')!r}).acquire(); "
+                               "print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    holder.kill()
+    holder.wait()
+    point_at(monkeypatch, drive.url("direct"))
+    with fetching(notice=lambda m: None):
+        assert cache.fetch(AUTHORS).fresh
     assert_verified_entry(weights_cache, authors_checkpoint)
 
 
@@ -223,7 +275,7 @@ def test_import_of_a_legacy_file(weights_cache, tmp_path, authors_checkpoint):
 
 def test_synth_v0_is_shipped_experimental_and_pinned(monkeypatch):
     entry = get_entry("synth-v0")
-    path = registry.local_file(entry)
+    path = choice.local_file(entry)
     assert entry.experimental and path is not None and sha256_of(path) == entry.sha256
     notices = []
     with fetching(notice=notices.append):

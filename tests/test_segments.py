@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import os
+import subprocess
+import sys
 import threading
 import time
 from fractions import Fraction
@@ -287,15 +289,60 @@ def test_an_unreadable_journal_is_named(tmp_path):
     assert Journal.read(tmp_path / "missing.json") == "its journal is unreadable"
 
 
-def test_a_live_run_on_the_same_output_is_refused(tmp_path):
+LOCKER = """
+import sys
+from pathlib import Path
+from deblur_cli.errors import OutputError
+from deblur_cli.pipeline.journal import take_lock
+folders = sys.argv[1:]
+for folder in folders:
+    print("ready", flush=True)
+    sys.stdin.readline()  # the go: written to every process at once
+    try:
+        take_lock(Path(folder))
+        print("locked", flush=True)
+    except OutputError as exc:
+        print("refused:", exc, flush=True)
+sys.stdin.read()  # hold the locks until told (stdin closed)
+"""
+
+
+def lockers(folders: list, count: int) -> tuple[list[subprocess.Popen], list[list[str]]]:
+    """``count`` processes that try to lock each of ``folders`` at the same moment, in turn, then hold their
+    locks until their stdin is closed; what each said for each folder."""
+    procs = [subprocess.Popen([sys.executable, "-c", LOCKER, *map(str, folders)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) for _ in range(count)]
+    said = []
+    for folder in folders:
+        folder.mkdir(exist_ok=True)
+        assert [p.stdout.readline().strip() for p in procs] == ["ready"] * count  # every one waiting
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        said.append([p.stdout.readline().strip() for p in procs])
+    return procs, said
+
+
+def test_two_runs_starting_together_cannot_both_lock_the_folder(tmp_path):
+    """Twenty races: each time exactly one of two processes gets the lock (a read-then-write lock lets both)."""
+    procs, said = lockers([tmp_path / f"folder{i}" for i in range(20)], 2)
+    for p in procs:
+        p.communicate(timeout=60)
+    assert all(sorted(s.split(":")[0] for s in pair) == ["locked", "refused"] for pair in said), said
+    assert all("another run" in s for pair in said for s in pair if s.startswith("refused"))
+
+
+def test_a_live_run_on_the_same_output_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path):
     src = long_clip(tmp_path / "in.mp4")
     dst = tmp_path / "out.mp4"
     folder = work_folder(dst)
-    folder.mkdir()
-    (folder / LOCK_NAME).write_text(f"{os.getppid()}\n")  # a process that is alive
-    with pytest.raises(OutputError, match="another run"):
+    (holder,), said = lockers([folder], 1)
+    assert said == [["locked"]]
+    with pytest.raises(OutputError, match=f"another run \\(process {holder.pid}\\)"):
         deblur_video(src, dst, IdentityEngine(), segment=SEGMENT)
-    (folder / LOCK_NAME).write_text("999999999\n")  # a process long gone: its lock is taken over
+    holder.kill()  # what kill -9 leaves: the lock file, held by nobody
+    holder.wait()
+    assert (folder / LOCK_NAME).read_text().strip() == str(holder.pid)
     assert deblur_video(src, dst, IdentityEngine(), segment=SEGMENT).frames == 75
 
 

@@ -108,7 +108,7 @@ def test_a_restoration_that_deblurs_but_is_a_little_soft_is_still_written():
 
 def test_the_experimental_weights_get_the_cautious_map_and_other_weights_the_standard_one(random_weights):
     from deblur_cli.inference.strength import map_settings_for
-    from deblur_cli.models.registry import resolve
+    from deblur_cli.models.choice import resolve
 
     shipped = build_engine(resolve("synth-v0").path, device="cpu", strength=AUTO)
     assert shipped.settings is CAUTIOUS and map_settings_for(shipped.weights) is CAUTIOUS

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from deblur_cli.errors import InputError, Interrupted, OutputError
 from deblur_cli.inference.build import build_engine
 from deblur_cli.models import STFAN
-from deblur_cli.models.weights import load_weights
+from deblur_cli.models.choice import load_weights
 from deblur_cli.training import (
     DeblurLoss,
     TrainConfig,

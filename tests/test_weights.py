@@ -10,7 +10,8 @@ import torch
 from deblur_cli.errors import DeviceError, WeightsError, WeightsUnavailable
 from deblur_cli.inference.build import build_engine
 from deblur_cli.models import STFAN
-from deblur_cli.models.weights import load_weights, save_weights
+from deblur_cli.models.choice import load_weights
+from deblur_cli.models.weights import save_weights
 
 
 def _authors_checkpoint(path, state_dict):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 
 import pytest
 from rich.console import Console
@@ -154,6 +155,37 @@ def test_weights_fetch_command(drive, weights_cache):
     assert str(weights_cache / AUTHORS.filename) in fetched.stdout and "Verified and cached" in fetched.stderr
     again = run_cli(["weights", "fetch"], env=env)
     assert "already cached" in again.stdout and len(drive.requests) == 2
+
+
+def test_weights_fetch_gives_a_stalled_download_up_and_says_how_to_retry(drive, weights_cache):
+    env = {AUTHORS.url_env: drive.url("hang")}
+    for args, extra in ((["--stall-timeout", "1"], {}), ([], {"STFAN_DEBLUR_DOWNLOAD_STALL": "1"})):
+        started = time.monotonic()
+        result = run_cli(["weights", "fetch", "authors", *args], env={**env, **extra})
+        assert time.monotonic() - started < 2.5 and result.exit_code == 1 and "Traceback" not in result.output
+        (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # after the notice
+        assert "stalled: no data for 1 s" in line
+        assert "retry with 'stfan-deblur weights fetch authors'" in line and "--stall-timeout" in line
+        assert "weights import" in line and AUTHORS.page in line
+    assert_clean_error(run_cli(["weights", "fetch", "--stall-timeout", "0"], env=env), "--stall-timeout")
+
+
+def test_a_damaged_cached_file_is_named_with_the_command_that_mends_it(drive, weights_cache, legacy_file):
+    assert run_cli(["weights", "import", legacy_file]).exit_code == 0
+    path = weights_cache / AUTHORS.filename
+    path.write_bytes(path.read_bytes()[:1000])  # cut short (a full disk, a copy stopped half-way)
+    line = assert_clean_error(run_cli(["weights", "verify", "authors"]), "the cached 'authors' file is damaged")
+    assert "1,000 bytes where" in line and "stfan-deblur weights fetch authors --force" in line
+    assert "not on this machine" not in line and "weights import" in line
+    listed = {e["name"]: e for e in json.loads(run_cli(["weights", "list", "--json"]).stdout)["entries"]}
+    assert listed["authors"]["status"] == "damaged: 'weights fetch authors --force'"
+    info = json.loads(run_cli(["info", "--json"]).stdout)["weights"]
+    assert info["status"].startswith("the cached file is damaged") and "fetch authors --force" in info["status"]
+    offline = run_cli(["weights", "fetch"], env={"STFAN_DEBLUR_OFFLINE": "1"})
+    assert "damaged" in assert_clean_error(offline, "offline mode allows no download")
+    mended = run_cli(["weights", "fetch", "authors", "--force"], env={AUTHORS.url_env: drive.url("direct")})
+    assert mended.exit_code == 0, mended.output
+    assert run_cli(["weights", "verify", "authors"]).exit_code == 0
 
 
 def test_download_bar_draws_on_a_terminal():

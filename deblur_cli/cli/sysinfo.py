@@ -57,27 +57,29 @@ def weights_info(spec: str | Path | None, choice: str = "default") -> dict[str, 
     """
     from ..errors import WeightsError
     from ..models import registry
-    from ..models.cache import cache_dir
-    from ..models.weights import load_weights
+    from ..models.cache import cache_dir, damage, repair_advice
+    from ..models.choice import default_choice, load_weights, local_file
 
     info: dict[str, Any] = {"choice": choice if spec is not None else "default", "default": spec is None,
                             "rule": registry.DEFAULT_RULE, "cache": str(cache_dir())}
     entry, path = None, None
     if spec is None:
-        entry, path, info["resolved"] = registry.default_choice()
+        entry, path, info["resolved"] = default_choice()
     elif Path(spec).is_file() or str(spec) not in registry.ENTRIES:
         path, info["resolved"] = Path(spec), f"the file {spec}"
     else:
         entry = registry.ENTRIES[str(spec)]
-        path = registry.local_file(entry)
+        path = local_file(entry)
         info["resolved"] = f"'{entry.name}'" + (" (not on this machine yet)" if path is None else "")
     if entry is not None:
         info["entry"] = plain(entry.to_dict())
     if path is None:
+        why = None if entry.shipped else damage(entry)
         info.update(loaded=False, path=None,
-                    status=f"not on this machine: the first run fetches it ({entry.size_label}) from "
-                           f"{entry.origin}; or 'stfan-deblur weights fetch {entry.name}', or download it in a "
-                           f"browser and 'stfan-deblur weights import FILE'")
+                    status=f"the cached file is damaged ({why}): {repair_advice(entry)}" if why else
+                    f"not on this machine: the first run fetches it ({entry.size_label}) from "
+                    f"{entry.origin}; or 'stfan-deblur weights fetch {entry.name}', or download it in a "
+                    f"browser and 'stfan-deblur weights import FILE'")
         return info
     try:
         with registry.fetching(offline=True, notice=lambda message: None):

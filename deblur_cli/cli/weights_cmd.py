@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 import click
 
-from ..models.registry import DEFAULT_RULE, ENTRIES
+from ..models.registry import DEFAULT_RULE, ENTRIES, STALL_ENV, STALL_SECONDS
 from .options import env
 
 WEIGHTS_HELP = (f"Weights: an entry name ({', '.join(ENTRIES)}; see 'stfan-deblur weights list') or a file "
@@ -53,7 +53,7 @@ def _download_bar(console, description: str, total: int | None) -> Iterator[Call
 
 
 @contextmanager
-def using_weights(offline: bool = False, *, quiet: bool = False) -> Iterator[None]:
+def using_weights(offline: bool = False, *, quiet: bool = False, stall: float | None = None) -> Iterator[None]:
     """Weights resolved inside the block may be fetched (unless ``offline``) with a notice on stderr and,
     on a terminal and without ``quiet``, a download bar; experimental weights print their warning."""
     from rich.console import Console
@@ -62,7 +62,7 @@ def using_weights(offline: bool = False, *, quiet: bool = False) -> Iterator[Non
 
     console = Console(stderr=True)
     progress = partial(_download_bar, console) if console.is_terminal and not quiet else None
-    with fetching(offline=offline or None, notice=_echo_err, progress=progress):
+    with fetching(offline=offline or None, notice=_echo_err, progress=progress, stall=stall):
         yield
 
 
@@ -81,7 +81,7 @@ def demo_weights(weights: str | None) -> str | Path:
     """The demo's weights: the user's choice, else the default (fetched like ``run`` does), else -- offline or
     when the download is impossible -- the shipped 'synth-v0' (whose warning then follows)."""
     from ..errors import WeightsUnavailable
-    from ..models.registry import resolve
+    from ..models.choice import resolve
 
     if weights is not None:
         return weights
@@ -97,14 +97,15 @@ def demo_weights(weights: str | None) -> str | Path:
 
 def _status(entry) -> tuple[str, str]:
     """(where the entry is on this machine, its sha256 or '-')."""
-    from ..models.cache import read_card
-    from ..models.registry import local_file
+    from ..models.cache import damage, read_card
+    from ..models.choice import local_file
 
     path = local_file(entry)
     if entry.shipped:
         return ("shipped" if path else "missing (reinstall)"), entry.sha256 or "-"
     card = read_card(entry) or {}
-    return ("cached" if path else "not cached"), entry.sha256 or card.get("sha256") or "-"
+    status = "cached" if path else (f"damaged: 'weights fetch {entry.name} --force'" if damage(entry) else "not cached")
+    return status, entry.sha256 or card.get("sha256") or "-"
 
 
 @click.group()
@@ -117,7 +118,7 @@ def weights_group() -> None:
 def list_command(as_json: bool) -> None:
     """Every weights entry, whether it is on this machine, its size and sha256, and the current default."""
     from ..models.cache import cache_dir
-    from ..models.registry import default_choice
+    from ..models.choice import default_choice
 
     default, _, why = default_choice()
     rows = [(entry, *_status(entry)) for entry in ENTRIES.values()]
@@ -152,11 +153,14 @@ def _entry_arg(name: str):
 @click.argument("name", default="authors")
 @click.option("--force", is_flag=True, help="Download again even if the entry is cached.")
 @click.option("-q", "--quiet", is_flag=True, help="No download bar.")
-def fetch_command(name: str, force: bool, quiet: bool) -> None:
+@click.option("--stall-timeout", "stall", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", envvar=STALL_ENV, show_envvar=True,
+              help=f"Give the download up once this long passes without a byte (default {STALL_SECONDS:g}).")
+def fetch_command(name: str, force: bool, quiet: bool, stall: float | None) -> None:
     """Download entry NAME (default: authors) into the cache, verify it and record its sha256."""
     from ..models.cache import fetch
 
-    with using_weights(quiet=quiet):
+    with using_weights(quiet=quiet, stall=stall):
         cached = fetch(_entry_arg(name), force=force)
     if not cached.fresh:
         click.echo(f"'{name}' is already cached and verified: {cached.path}\n  {cached.verified.summary()}")
@@ -180,12 +184,14 @@ def import_command(file: Path, name: str) -> None:
 def verify_command(target: str) -> None:
     """Check that an entry (shipped or cached) or a file is complete, safe, STFAN weights."""
     from ..errors import WeightsError
-    from ..models.cache import read_card, verify_file
-    from ..models.registry import local_file
+    from ..models.cache import damage, read_card, repair_advice, verify_file
+    from ..models.choice import local_file
 
     entry = ENTRIES.get(target) if not Path(target).is_file() else None
     if entry is not None:
         path = local_file(entry)
+        if path is None and not entry.shipped and (why := damage(entry)) is not None:
+            raise WeightsError(f"the cached '{target}' file is damaged ({why}): {repair_advice(entry)}")
         if path is None:
             raise WeightsError(f"'{target}' is not on this machine: run 'stfan-deblur weights fetch {target}'")
     else:

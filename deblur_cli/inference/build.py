@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..errors import OptionError
 from ..models import STFAN
-from ..models.weights import LoadedWeights, load_into, load_weights
+from ..models.choice import load_weights
+from ..models.weights import LoadedWeights, load_into
 from ..ops import FAC_IMPLS
 from .accelerate import accelerate
 from .devices import resolve_device, resolve_dtype

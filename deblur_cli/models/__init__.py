@@ -1,5 +1,7 @@
 """The network (:mod:`.stfan`), its weights files (:mod:`.weights`), the named weights entries
-(:mod:`.registry`), their per-user cache (:mod:`.cache`) and downloads (:mod:`.download`).
+(:mod:`.registry`), downloads (:mod:`.download`, :mod:`.drive_page`), their per-user cache
+(:mod:`.cache`) and which weights a run uses (:mod:`.choice`, ``load_weights``); these import
+one way, in that order (tests/test_weights_layout.py).
 
 Importing this package imports nothing heavy: ``--help`` reads the registry without torch.
 """

@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import WeightsError, first_line
+from ..errors import WeightsError, WeightsUnavailable, first_line
 from ..io.atomic import atomic_output, is_temporary, remove_quietly, write_atomic
-from .registry import WeightsEntry, fetch_settings, offline_error
+from .registry import STALL_ENV, WeightsEntry, fetch_settings, offline_error
 
 CACHE_ENV = "STFAN_DEBLUR_CACHE"
 CACHE_SUBDIR = ("checkpoints", "stfan-deblur")
@@ -69,6 +69,26 @@ def cached_file(entry: WeightsEntry) -> Path | None:
         return path if card is not None and path.stat().st_size == card.get("size") else None
     except OSError:
         return None
+
+
+def damage(entry: WeightsEntry) -> str | None:
+    """What is wrong with what the cache holds for ``entry`` (a file cut short, a file without its card), or None
+    when it holds the verified file or nothing at all."""
+    path, card = cached_path(entry), read_card(entry)
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None if card is None else f"its card is there but the file {path} is gone"
+    if card is None:
+        return f"{path} has no card: it was never verified"
+    if size != card.get("size"):
+        return f"{path} holds {size:,} bytes where {card.get('size') or 0:,} were verified"
+    return None
+
+
+def repair_advice(entry: WeightsEntry) -> str:
+    return (f"run 'stfan-deblur weights fetch {entry.name} --force' (or download the file in a browser from "
+            f"{entry.page or entry.download_url()} and run 'stfan-deblur weights import FILE')")
 
 
 @dataclass(frozen=True)
@@ -139,9 +159,9 @@ class Cached:
     fresh: bool  # False: it was in the cache already
 
 
-def _install(entry: WeightsEntry, produce: Callable[[Path], str], *, force: bool) -> Cached:
+def _install(entry: WeightsEntry, produce: Callable[[Path], str], *, force: bool, advice: str = "") -> Cached:
     """Under the entry's lock: unless cached (and not ``force``), ``produce(temp)`` writes the file and returns
-    where it came from; verify it, write its card, rename it into the cache."""
+    where it came from; verify it (a file that fails gets ``advice``), write its card, rename it into the cache."""
     from filelock import FileLock, Timeout
 
     dest = cached_path(entry)
@@ -161,7 +181,12 @@ def _install(entry: WeightsEntry, produce: Callable[[Path], str], *, force: bool
                 remove_quietly(stale)
         with atomic_output(dest) as temp:
             source = produce(temp)
-            verified = verify_file(temp, entry, label=f"the file from {source}")
+            try:
+                verified = verify_file(temp, entry, label=f"the file from {source}")
+            except WeightsError as exc:
+                if not advice:
+                    raise
+                raise WeightsUnavailable(f"{exc}; {advice}") from None
             card = {"entry": entry.name, "file": entry.filename, **asdict(verified), "source": source,
                     "cached_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
             write_atomic(card_path(entry), json.dumps(card, indent=2) + "\n")
@@ -180,18 +205,28 @@ def fetch(entry: WeightsEntry, *, force: bool = False) -> Cached:
     if not force and cached_file(entry) is not None:
         return Cached(cached_path(entry), verify_file(cached_path(entry), entry), fresh=False)
     if settings.is_offline:
+        if (why := damage(entry)) is not None:
+            raise WeightsUnavailable(f"the cached '{entry.name}' file is damaged ({why}) and offline mode allows no "
+                                     f"download: {repair_advice(entry)} where there is internet")
         raise offline_error(entry)
     url = entry.download_url()
     assert url is not None
-    advice = (f"retry later ('stfan-deblur weights fetch {entry.name}'), or download the file in a browser from "
-              f"{entry.page or url} and run 'stfan-deblur weights import FILE'")
+    retry = f"stfan-deblur weights fetch {entry.name}"
+    browser = f"download the file in a browser from {entry.page or url} and run 'stfan-deblur weights import FILE'"
+    advice = f"retry later ('{retry}'), or {browser}"
+    refused = advice + (f"; the authors also published it in a OneDrive folder, a page to open in a browser: "
+                        f"{entry.second_page}" if entry.second_page else "")
+    stalled = (f"retry with '{retry}' (to wait longer: '{retry} --stall-timeout SECONDS' or {STALL_ENV}=SECONDS), "
+               f"or {browser}")
+    downloader = Downloader(advice=advice, refused_advice=refused, stalled_advice=stalled,
+                            stall=settings.stall_seconds)
 
     def produce(temp: Path) -> str:
         settings.notice(f"Fetching '{entry.name}' weights ({entry.size_label}, once) from {url} "
                         f"into {cached_path(entry)}")
-        return Downloader(advice=advice).fetch(url, temp, settings.progress, label=f"'{entry.name}'").url
+        return downloader.fetch(url, temp, settings.progress, label=f"'{entry.name}'").url
 
-    cached = _install(entry, produce, force=force)
+    cached = _install(entry, produce, force=force, advice=advice)
     if cached.fresh:
         settings.notice(f"Verified and cached '{entry.name}': {cached.verified.summary()}")
     return cached

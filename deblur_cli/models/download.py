@@ -8,11 +8,14 @@ which is final. Pages are read by their structure (ids, classes, forms), never
 by their English text: Drive answers in the user's language. An HTML page is
 never saved as the file.
 
-Connect and read timeouts are separate (a machine without a route may hang
-rather than refuse); a host that cannot be reached fails at once, transient
-failures (timeouts while reading, resets, 5xx, a body cut short of its
-``Content-Length``) are retried a few times with backoff. Only the standard
-library is used (urllib, http.cookiejar, html.parser).
+A host that cannot be reached fails at once (a connect timeout: a machine
+without a route may hang rather than refuse). The whole download is bounded by
+the stall limit (``stall``, 90 s by default, :data:`~.registry.STALL_ENV`): once
+that long passes without a byte from the server -- while connecting, waiting for
+headers, reading, or between tries -- it fails, with no further try, and the
+error says how to retry. Transient failures (resets, 5xx, a body cut short of
+its ``Content-Length``) are retried a few times with backoff, within that bound.
+Only the standard library is used (urllib, http.cookiejar, html.parser).
 """
 
 from __future__ import annotations
@@ -27,18 +30,18 @@ import urllib.request
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
-from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from ..errors import WeightsError, WeightsUnavailable
-from .registry import ProgressFactory
+from .drive_page import DrivePage, looks_like_html
+from .registry import STALL_SECONDS, ProgressFactory
 
 USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/124.0.0.0 Safari/537.36")
 CONNECT_TIMEOUT = 10.0  # seconds to open a connection (and finish TLS)
-READ_TIMEOUT = 60.0  # seconds without a byte while reading
 RETRIES = 3  # further tries after a transient failure
 BACKOFF = 1.0  # seconds before the first retry; doubles each time
 CHUNK = 1 << 16
@@ -55,6 +58,10 @@ class _Transient(Exception):
     """A failure worth another try."""
 
 
+class _Stalled(Exception):
+    """No byte within the stall limit: final."""
+
+
 @dataclass(frozen=True)
 class Downloaded:
     url: str  # where the file finally came from
@@ -64,16 +71,16 @@ class Downloaded:
 
 def _connection_class(base: type[http.client.HTTPConnection]) -> type[http.client.HTTPConnection]:
     class Connection(base):  # type: ignore[valid-type, misc]
-        def __init__(self, *args, read_timeout: float, **kwargs) -> None:
+        def __init__(self, *args, read_timeout: Callable[[], float], **kwargs) -> None:
             super().__init__(*args, **kwargs)
-            self.read_timeout = read_timeout
+            self.read_timeout = read_timeout  # seconds left before the stall limit, asked when connected
 
         def connect(self) -> None:
             try:
                 super().connect()
             except TimeoutError:
                 raise ConnectTimeout(f"no connection within {self.timeout:g} s") from None
-            self.sock.settimeout(self.read_timeout)
+            self.sock.settimeout(self.read_timeout())
 
     return Connection
 
@@ -83,7 +90,7 @@ _HTTPSConnection = _connection_class(http.client.HTTPSConnection)
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, read_timeout: float) -> None:
+    def __init__(self, read_timeout: Callable[[], float]) -> None:
         super().__init__()
         self.read_timeout = read_timeout
 
@@ -92,63 +99,12 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, read_timeout: float) -> None:
+    def __init__(self, read_timeout: Callable[[], float]) -> None:
         super().__init__()
         self.read_timeout = read_timeout
 
     def https_open(self, req):
         return self.do_open(partial(_HTTPSConnection, read_timeout=self.read_timeout), req, context=self._context)
-
-
-class _DrivePage(HTMLParser):
-    """What a Drive HTML answer holds: the confirm form, an old-style download link, or Google's error text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.form_action: str | None = None
-        self.inputs: dict[str, str] = {}
-        self.link: str | None = None
-        self.error: list[str] = []
-        self._in_form = False
-        self._capture: tuple[str, int] | None = None  # (tag, depth) while inside an error caption
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = {k: v or "" for k, v in attrs}
-        if self._capture is not None:
-            if tag == self._capture[0]:
-                self._capture = (tag, self._capture[1] + 1)
-            return
-        if tag == "form" and a.get("id") == "download-form":
-            self.form_action, self._in_form = a.get("action", ""), True
-        elif tag == "input" and self._in_form and a.get("type", "").lower() == "hidden" and a.get("name"):
-            self.inputs[a["name"]] = a.get("value", "")
-        elif tag == "a" and a.get("id") == "uc-download-link" and a.get("href"):
-            self.link = a["href"]
-        elif {"uc-error-subcaption", "uc-error-caption"} & set(a.get("class", "").split()):
-            self._capture = (tag, 1)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "form":
-            self._in_form = False
-        if self._capture is not None and tag == self._capture[0]:
-            depth = self._capture[1] - 1
-            self._capture = (tag, depth) if depth else None
-            self.error.append(" ")
-
-    def handle_data(self, data: str) -> None:
-        if self._capture is not None:
-            self.error.append(data)
-
-    @property
-    def error_text(self) -> str:
-        return " ".join("".join(self.error).split())
-
-
-def _looks_like_html(content_type: str, disposition: str, head: bytes) -> bool:
-    start = head.lstrip()[:15].lower()
-    if start.startswith((b"<!doctype html", b"<html")):
-        return True
-    return "text/html" in content_type.lower() and "attachment" not in disposition.lower()
 
 
 def _unreachable(reason: object) -> bool:
@@ -160,37 +116,60 @@ def _unreachable(reason: object) -> bool:
 class Downloader:
     """One download session (its own cookies); :meth:`fetch` writes the file to ``dest`` or raises."""
 
-    def __init__(self, *, advice: str, connect_timeout: float | None = None, read_timeout: float | None = None,
-                 retries: int | None = None, backoff: float | None = None) -> None:
+    def __init__(self, *, advice: str, refused_advice: str | None = None, stalled_advice: str | None = None,
+                 stall: float = STALL_SECONDS, connect_timeout: float | None = None, retries: int | None = None,
+                 backoff: float | None = None) -> None:
         self.advice = advice  # what the user can do instead, appended to every error
+        self.refused_advice = refused_advice or advice  # the same when the host refuses (quota, permission)
+        self.stalled_advice = stalled_advice or advice  # the same when it stalls (how to try again, waiting longer)
+        self.stall = stall
         self.cookies = CookieJar()
-        read_timeout = READ_TIMEOUT if read_timeout is None else read_timeout
         self.opener = urllib.request.build_opener(
-            _HTTPHandler(read_timeout), _HTTPSHandler(read_timeout), urllib.request.HTTPCookieProcessor(self.cookies))
+            _HTTPHandler(self._time_left), _HTTPSHandler(self._time_left),
+            urllib.request.HTTPCookieProcessor(self.cookies))
         self.connect_timeout = CONNECT_TIMEOUT if connect_timeout is None else connect_timeout
         self.retries = RETRIES if retries is None else retries
         self.backoff = BACKOFF if backoff is None else backoff
+        self._last_byte = time.monotonic()
 
     def fetch(self, url: str, dest: Path, progress: ProgressFactory | None = None,
               label: str = "weights") -> Downloaded:
+        self._last_byte = time.monotonic()
         for attempt in range(self.retries + 1):
             try:
                 return self._attempt(url, dest, progress, label)
+            except _Stalled:
+                raise self._stalled(url) from None
             except _Transient as exc:
                 if attempt == self.retries:
                     raise WeightsUnavailable(f"downloading {label} failed {attempt + 1} times ({exc}); "
                                              f"{self.advice}") from None
-                time.sleep(self.backoff * 2**attempt)
+                pause = self.backoff * 2**attempt
+                if self._time_left() <= pause:
+                    raise WeightsUnavailable(f"downloading {label} failed ({exc}) and another try would pass the "
+                                             f"stall limit of {self.stall:g} s; {self.stalled_advice}") from None
+                time.sleep(pause)
         raise AssertionError("unreachable")
 
-    def _fail(self, what: str) -> WeightsUnavailable:
-        return WeightsUnavailable(f"{what}; {self.advice}")
+    def _time_left(self) -> float:
+        """Seconds until the stall limit, counted from the last byte received (never quite 0: a socket timeout)."""
+        return max(0.01, self.stall - (time.monotonic() - self._last_byte))
+
+    def _stalled(self, url: str) -> WeightsUnavailable:
+        return WeightsUnavailable(f"the download from {urlsplit(url).netloc} stalled: no data for {self.stall:g} s; "
+                                  f"{self.stalled_advice}")
+
+    def _fail(self, what: str, *, refused: bool = False) -> WeightsUnavailable:
+        return WeightsUnavailable(f"{what}; {self.refused_advice if refused else self.advice}")
 
     def _open(self, url: str):
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "*/*"})
         try:
-            return self.opener.open(request, timeout=self.connect_timeout)
+            response = self.opener.open(request, timeout=min(self.connect_timeout, self._time_left()))
+            self._last_byte = time.monotonic()  # the headers came
+            return response
         except urllib.error.HTTPError as exc:
+            self._last_byte = time.monotonic()
             body = b""
             if exc.fp is not None and "html" in (exc.headers or {}).get("Content-Type", ""):
                 with exc:
@@ -198,26 +177,31 @@ class Downloader:
             if exc.code >= 500 or exc.code in (408, 429):
                 raise _Transient(f"HTTP {exc.code} {exc.reason}") from None
             self._refusal(body, url)
-            raise self._fail(f"{urlsplit(url).netloc} answered HTTP {exc.code} {exc.reason}") from None
+            raise self._fail(f"{urlsplit(url).netloc} answered HTTP {exc.code} {exc.reason}",
+                             refused=exc.code == 403) from None
         except urllib.error.URLError as exc:
             host = urlsplit(url).netloc
             if _unreachable(exc.reason):
                 raise self._fail(f"cannot reach {host} ({exc.reason}; is this machine offline?)") from None
             if isinstance(exc.reason, ssl.SSLCertVerificationError):
                 raise self._fail(f"the secure connection to {host} failed ({exc.reason})") from None
+            if isinstance(exc.reason, TimeoutError):
+                raise _Stalled() from None
             raise _Transient(f"{host}: {exc.reason}") from None
+        except TimeoutError:  # no headers within the stall limit
+            raise _Stalled() from None
         except (OSError, http.client.HTTPException) as exc:
             raise _Transient(f"{type(exc).__name__}: {exc}") from None
 
     def _refusal(self, page: bytes, url: str) -> None:
         """Raise Google's own error (quota, permission) if the page is one; it is final, never retried."""
-        parser = _DrivePage()
+        parser = DrivePage()
         parser.feed(page.decode("utf-8", "replace"))
         if parser.error_text:
-            raise self._fail(f"Google Drive refused the download: \"{parser.error_text[:300]}\"")
+            raise self._fail(f"Google Drive refused the download: \"{parser.error_text[:300]}\"", refused=True)
 
     def _next_url(self, page: bytes, url: str) -> str:
-        parser = _DrivePage()
+        parser = DrivePage()
         parser.feed(page.decode("utf-8", "replace"))
         self._refusal(page, url)
         if parser.form_action is not None:
@@ -236,18 +220,22 @@ class Downloader:
             with response:
                 headers, final_url = response.headers, response.geturl()
                 head = self._read(response, CHUNK)
-                if not _looks_like_html(headers.get("Content-Type", ""), headers.get("Content-Disposition", ""), head):
+                if not looks_like_html(headers.get("Content-Type", ""), headers.get("Content-Disposition", ""), head):
                     return self._save(response, head, dest, progress, label, final_url)
                 page = head + self._read(response, PAGE_LIMIT)
             url = self._next_url(page, final_url)
         raise self._fail("Google Drive kept answering with web pages instead of the file")
 
-    @staticmethod
-    def _read(response, size: int) -> bytes:
+    def _read(self, response, size: int) -> bytes:
         try:
-            return response.read(size)
+            data = response.read(size)
+        except TimeoutError:
+            raise _Stalled() from None
         except (OSError, http.client.HTTPException) as exc:
             raise _Transient(f"connection lost while reading ({type(exc).__name__}: {exc})") from None
+        if data:
+            self._last_byte = time.monotonic()
+        return data
 
     def _save(self, response, head: bytes, dest: Path, progress: ProgressFactory | None, label: str,
               url: str) -> Downloaded:

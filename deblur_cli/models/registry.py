@@ -3,8 +3,9 @@
 An entry says where its file comes from (shipped in the package, or a URL /
 Google Drive id), what the network expects (channel order, value range), what
 it was trained on, its figures, its licence and whether it is experimental.
-``--weights`` takes an entry name or a file; with neither, :func:`default_choice`
-decides, exactly as :data:`DEFAULT_RULE` says.
+``--weights`` takes an entry name or a file; with neither,
+:func:`~deblur_cli.models.choice.default_choice` decides, exactly as :data:`DEFAULT_RULE` says.
+The bottom of the weights room: it imports none of its other modules (tests/test_weights_layout.py).
 
 Everything here is light (no torch at import): ``--help`` reads it.
 """
@@ -16,7 +17,6 @@ import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Callable, ContextManager, Iterator
 
 from ..errors import WeightsError, WeightsUnavailable
@@ -26,6 +26,11 @@ OFFLINE_ENV = ENV + "OFFLINE"
 AUTHORS_DRIVE_ID = "1GBZicB_w5vRD27XOvDh3n6B4_0lr234d"
 DRIVE_PAGE = "https://drive.google.com/file/d/{id}/view"
 DRIVE_DOWNLOAD = "https://drive.google.com/uc?export=download&id={id}"
+# The folder the authors' README linked before Drive (a folder share: for a person in a browser, not for a script).
+AUTHORS_ONEDRIVE = ("https://hiteducn0-my.sharepoint.com/:f:/g/personal/sczhou_hit_edu_cn/"
+                    "EiVeE2qh_e5Omxa_JrfOj6UBXgSm13kyI3RHwUPnaDL9Hg?e=5YJFOx")
+STALL_ENV = ENV + "DOWNLOAD_STALL"
+STALL_SECONDS = 90.0  # a download that receives no byte for this long is given up (and says how to retry)
 DEFAULT_ENTRY = "authors"
 DEFAULT_RULE = ("a cached 'authors' checkpoint, else a shipped entry that is not experimental, else 'authors' "
                 "fetched once from the authors' Google Drive link into the cache (never with --offline)")
@@ -47,6 +52,7 @@ class WeightsEntry:
     shipped: bool = False
     url: str | None = None  # where a remote entry is downloaded from (see url_env)
     page: str | None = None  # a page a person can open in a browser to download it
+    second_page: str | None = None  # another place its publisher put it, offered when the first refuses
     size: int | None = None  # bytes, where known exactly
     size_text: str = ""  # the size as its publisher states it
     sha256: str | None = None  # pinned where known; otherwise recorded in the cache card at fetch
@@ -82,11 +88,12 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in (
         filename="stfan_authors_dvd.pth.tar",
         channel_order="BGR",  # the authors read frames with OpenCV
         trained_on="DVD (Su et al., 2017), the authors' training set",
-        figures="31.24 dB PSNR / 0.934 SSIM on the DVD test set (paper)",
+        figures="31.24 dB PSNR / 0.934 SSIM on the DVD test set (paper; not measured here)",
         licence="the authors' file, fetched from their own Google Drive link and never redistributed by "
                 "stfan-deblur; their repository sczhou/STFAN is MIT-licensed and states no separate terms for it",
         url=DRIVE_DOWNLOAD.format(id=AUTHORS_DRIVE_ID),
         page=DRIVE_PAGE.format(id=AUTHORS_DRIVE_ID),
+        second_page=AUTHORS_ONEDRIVE,
         size_text="21.5 MB",
     ),
     WeightsEntry(
@@ -95,12 +102,16 @@ ENTRIES: dict[str, WeightsEntry] = {e.name: e for e in (
         filename="stfan_synth_v0.safetensors",
         channel_order="RGB",
         trained_on="synthetic camera-shake blur from 29 photos (see weights/README.md)",
-        figures="+0.52 dB on our synthetic shake clips, -8.86 dB on nearly sharp ones; 0.1-1.2 dB worse on an "
-                "independent held-out set",
+        # Restored frames against the input as the tool decodes it, never re-encoded files (weights/README.md):
+        # benchmarks/bench_strength.py --ceiling 60, held-out photos, 8 clips x 6 frames, 320x192.
+        figures="PSNR of restored frames against the input's, held-out synthetic clips: at --strength 1 +0.45 dB "
+                "shaky, +0.38 moving objects, -2.33 nearly sharp, -7.93 clean sharp; --strength auto +0.14, +0.14, "
+                "-0.00, -0.61. An independent held-out set: +0.2 dB mean at --strength 1, worst clip -0.01",
         licence="trained by this project, MIT like the package",
         experimental=True,
-        caveat="it makes held-out videos slightly worse (0.1 to 1.2 dB)",
-        strength_map="cautious",  # it costs 4 dB on nearly sharp clips (benchmarks/bench_strength.py)
+        caveat="it gains a few tenths of a dB on blurred footage and, at --strength 1, alters clean sharp footage "
+               "(-7.9 dB on clean sharp test clips)",
+        strength_map="cautious",  # it changes sharp frames about as much as blurred ones (benchmarks/RESULTS.md)
         shipped=True,
         size=10_757_438,
         sha256="586f99e37c4237a847fe18229a6547caed11c45c1f0fe6726abeea975dc9c234",
@@ -136,12 +147,27 @@ def _to_stderr(message: str) -> None:
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """Offline mode (None: ``STFAN_DEBLUR_OFFLINE``), where notices go, and a progress bar factory:
-    ``progress(description, total_bytes)`` is a context manager yielding ``advance(bytes_done)``."""
+    """Offline mode (None: ``STFAN_DEBLUR_OFFLINE``), where notices go, a progress bar factory
+    (``progress(description, total_bytes)`` is a context manager yielding ``advance(bytes_done)``), and
+    how many seconds without a byte end a download (None: ``STFAN_DEBLUR_DOWNLOAD_STALL``, else 90)."""
 
     offline: bool | None = None
     notice: Callable[[str], None] = _to_stderr
     progress: ProgressFactory | None = None
+    stall: float | None = None
+
+    @property
+    def stall_seconds(self) -> float:
+        if self.stall is not None:
+            return self.stall
+        raw = os.environ.get(STALL_ENV, "").strip()
+        try:
+            seconds = float(raw) if raw else STALL_SECONDS
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds < float("inf"):
+            raise WeightsError(f"{STALL_ENV}={raw!r}: give a number of seconds above 0 (default {STALL_SECONDS:g})")
+        return seconds
 
     @property
     def is_offline(self) -> bool:
@@ -160,7 +186,8 @@ def fetch_settings() -> FetchSettings:
 
 @contextmanager
 def fetching(**changes) -> Iterator[FetchSettings]:
-    """Within the block, weights resolution uses these settings (``offline``, ``notice``, ``progress``)."""
+    """Within the block, weights resolution uses these settings (``offline``, ``notice``, ``progress``,
+    ``stall``)."""
     token = _SETTINGS.set(replace(_SETTINGS.get(), **{k: v for k, v in changes.items() if v is not None}))
     try:
         yield _SETTINGS.get()
@@ -173,72 +200,3 @@ def offline_error(entry: WeightsEntry) -> WeightsUnavailable:
         f"weights '{entry.name}' are not in the cache and offline mode (--offline / {OFFLINE_ENV}) allows no "
         f"download: run 'stfan-deblur weights fetch {entry.name}' where there is internet, or download the file in a "
         f"browser ({entry.page or entry.download_url()}) and run 'stfan-deblur weights import FILE'")
-
-
-# ----------------------------------------------------------------------------- choosing the weights
-
-
-@dataclass(frozen=True)
-class Resolved:
-    path: Path
-    entry: WeightsEntry | None  # None: a file the user named
-    how: str  # why these weights, for people
-    expected_sha256: str | None = None  # pinned, or recorded when the file was cached
-
-
-def local_file(entry: WeightsEntry) -> Path | None:
-    """The entry's file on this machine (shipped, or cached and verified), or None."""
-    from . import cache
-
-    if entry.shipped:
-        from .weights import shipped_weights_dir
-
-        path = shipped_weights_dir() / entry.filename
-        return path if path.is_file() else None
-    return cache.cached_file(entry)
-
-
-def default_choice() -> tuple[WeightsEntry, Path | None, str]:
-    """(entry, its local file or None when it has to be fetched, why); never touches the network."""
-    authors = ENTRIES[DEFAULT_ENTRY]
-    path = local_file(authors)
-    if path is not None:
-        return authors, path, f"'{authors.name}' from the cache"
-    for entry in ENTRIES.values():
-        if entry.shipped and not entry.experimental and (path := local_file(entry)) is not None:
-            return entry, path, f"'{entry.name}' shipped with the package"
-    return authors, None, f"'{authors.name}' is not cached yet: it is fetched on first use"
-
-
-def _expected_sha(entry: WeightsEntry) -> str | None:
-    from . import cache
-
-    return entry.sha256 or (None if entry.shipped else (cache.read_card(entry) or {}).get("sha256"))
-
-
-def resolve(spec: str | Path | None = None) -> Resolved:
-    """A usable weights file for ``--weights SPEC`` (an entry name or a file; None: the default rule).
-
-    An entry that is not on this machine is fetched (:func:`.cache.fetch`), or, offline,
-    :class:`~deblur_cli.errors.WeightsUnavailable` says how to get it.
-    """
-    if spec is not None:
-        path = Path(spec)
-        if path.is_file():
-            return Resolved(path, None, f"the file {path}")
-        if str(spec) not in ENTRIES:
-            hint = "" if path.suffix else f" (entries: {', '.join(ENTRIES)})"
-            raise WeightsError(f"weights file not found: {spec}{hint}")
-        entry, how = ENTRIES[str(spec)], f"'{spec}' (named)"
-        path = local_file(entry)
-    else:
-        entry, path, how = default_choice()
-        how = f"default: {how}"
-    if path is None:
-        if entry.shipped:
-            raise WeightsError(f"the shipped weights '{entry.name}' are missing from this installation; reinstall")
-        from .cache import fetch
-
-        path = fetch(entry).path
-        how = f"'{entry.name}' fetched into the cache" if spec is not None else f"default: '{entry.name}' fetched"
-    return Resolved(path, entry, how, _expected_sha(entry))

@@ -165,28 +165,6 @@ def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str = "module."
     return dict(state_dict)
 
 
-def load_weights(path: str | Path | None = None) -> LoadedWeights:
-    """Read weights and their metadata, never executing code.
-
-    ``path``: a weights file, a registry entry name (``authors``, ``synth-v0``), or None for the
-    default (:data:`~deblur_cli.models.registry.DEFAULT_RULE`); an entry that is not on this
-    machine is fetched into the cache unless offline (see :mod:`~deblur_cli.models.registry`).
-    Loading experimental weights sends a one-line warning to the fetch settings' ``notice``.
-    """
-    from .registry import entry_for_sha, experimental_warning, fetch_settings, resolve
-
-    resolved = resolve(path)
-    loaded = load_file(resolved.path)
-    if resolved.expected_sha256 and loaded.meta.sha256 != resolved.expected_sha256:
-        raise WeightsError(f"{resolved.path} changed since it was verified (sha256 {loaded.meta.sha256[:12]}, "
-                           f"expected {resolved.expected_sha256[:12]}): run 'stfan-deblur weights fetch "
-                           f"{resolved.entry.name if resolved.entry else 'NAME'} --force'")
-    entry = resolved.entry or entry_for_sha(loaded.meta.sha256)
-    if entry is not None and entry.experimental:
-        fetch_settings().notice(experimental_warning(entry))
-    return loaded
-
-
 def load_file(path: Path) -> LoadedWeights:
     """One weights file, either format, with ``module.`` prefixes stripped."""
     if not path.is_file():

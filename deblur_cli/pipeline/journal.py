@@ -31,6 +31,7 @@ WORK_MARK = ".stfan-parts"
 JOURNAL_NAME = "journal.json"
 LOCK_NAME = "lock"
 EDGE_BYTES = 1 << 20  # the input's first and last MiB are hashed: cheap, and catches a file rewritten in place
+_HELD: dict[str, Any] = {}  # work folder -> this process's lock on it
 NAME_MAX = 200  # bytes of the output's name kept in the work folder's name (filesystems allow 255)
 
 
@@ -119,27 +120,39 @@ def save(folder: Path, journal: Journal) -> None:
 
 
 def take_lock(folder: Path) -> None:
-    """Mark the folder as this process's; OutputError if a live process holds it (a dead one's lock is taken over)."""
-    lock = folder / LOCK_NAME
+    """Make the folder this process's; OutputError if another live process holds it.
+
+    The lock is an OS file lock on ``folder/lock`` (the ``filelock`` package: ``flock`` here), taken in one
+    step, so two runs starting together cannot both get it; the kernel lets it go when its process dies, so a
+    killed run's folder is taken over. The holder writes its process id into the file for the message.
+    """
+    from filelock import FileLock, Timeout
+
+    key = str(folder.resolve())
+    if key in _HELD:
+        return
+    path = folder / LOCK_NAME
+    lock = FileLock(str(path), timeout=0)
     try:
-        owner = int(lock.read_text().strip())
-    except (OSError, ValueError):
-        owner = None
-    if owner is not None and owner != os.getpid() and _alive(owner):
-        raise OutputError(f"another run (process {owner}) is writing this output's parts in {folder}; "
-                          f"wait for it or stop it")
-    write_atomic(lock, f"{os.getpid()}\n")
+        lock.acquire()
+    except Timeout:
+        try:
+            owner = f" (process {int(path.read_text().split()[0])})"
+        except (OSError, ValueError, IndexError):
+            owner = ""
+        raise OutputError(f"another run{owner} is writing this output's parts in {folder}; "
+                          f"wait for it or stop it") from None
+    except OSError as exc:
+        raise OutputError(f"cannot lock {path}: {exc.strerror or exc}") from None
+    _HELD[key] = lock
+    try:
+        path.write_text(f"{os.getpid()}\n")
+    except OSError:
+        pass  # the lock holds without it; only the message of a second run loses the process id
 
 
 def release_lock(folder: Path) -> None:
-    remove_quietly(folder / LOCK_NAME)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process: it exists
-        return True
-    return True
+    lock = _HELD.pop(str(folder.resolve()), None)
+    if lock is not None:  # removed while held: a run that opened it a moment before finds it unlinked, and retries
+        remove_quietly(folder / LOCK_NAME)
+        lock.release()

@@ -61,7 +61,7 @@ def deblur_path(
     """
     from ..inference import build
     from ..inference.devices import resolve_devices
-    from ..models.weights import load_weights
+    from ..models.choice import load_weights
 
     engine_settings, video_settings = split_settings(settings)
     engine_options = with_settings(engine_options, EngineOptions, engine_settings)

@@ -107,7 +107,8 @@ def final_name(card: dict[str, Any], default: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..models.weights import load_weights, save_weights
+    from ..models.choice import load_weights
+    from ..models.weights import save_weights
     from .card import newest_weights
     from .trainer import train
 

@@ -106,7 +106,8 @@ class Trainer:
         if self.cfg.init_weights is None:
             start_as_identity(self.model)
             return
-        from ..models.weights import load_into, load_weights
+        from ..models.choice import load_weights
+        from ..models.weights import load_into
 
         loaded = load_weights(self.cfg.init_weights)
         load_into(self.model, loaded)
