@@ -13,8 +13,10 @@ judged twice and the worse judgement counts:
   :data:`PRIOR`.
 
 The same is done per cell for blur in a part of the frame (a fast object on
-a still background): a cell is blurred when it is below both its own
-neighbours in time and :data:`PRIOR`; the frame's local score is that of its
+a still background): a cell is blurred when it has fallen below its own
+neighbours in time while it still shows the same thing (its coarse structure
+is within :data:`SAME_CONTENT` of theirs: blur keeps it, a new object does
+not) and is below :data:`PRIOR`; the frame's local score is that of its
 :data:`LOCAL_SHARE`-th most blurred textured cell (at least :data:`LOCAL_CELLS`),
 so one odd cell does not count. ``kind`` says which judgement found the blur:
 ``global`` (the whole frame: camera shake) or ``local`` (a region: a moving
@@ -64,14 +66,17 @@ def _drop(value: np.ndarray | float, reference: np.ndarray | float) -> np.ndarra
 
 
 def _reference(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """The REFERENCE_QUANTILE percentile over frames lo..hi-1 (per column for 2-D values), NaN-aware."""
-    window = values[lo:hi]
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.nanpercentile(window, REFERENCE_QUANTILE, axis=0)
+    """The REFERENCE_QUANTILE percentile over frames lo..hi-1 (per column for 2-D values), NaNs left out
+    (NaN where a column has none); vectorised, as numpy's nanpercentile loops over columns in Python."""
+    window = np.sort(values[lo:hi], axis=0)  # NaNs sort last
+    count = np.isfinite(window).sum(axis=0)
+    position = np.maximum(count - 1, 0) * (REFERENCE_QUANTILE / 100.0)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, np.maximum(count - 1, 0))
+    low = np.take_along_axis(window, below[None, ...], axis=0)[0]
+    high = np.take_along_axis(window, above[None, ...], axis=0)[0]
+    out = low + (high - low) * (position - below)
+    return np.where(count > 0, out, np.nan)
 
 
 def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: float = DEFAULT_THRESHOLD,
@@ -102,7 +107,7 @@ def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: flo
             with np.errstate(invalid="ignore", divide="ignore"):
                 change = coarse[i] / _reference(coarse, lo, hi)
             same = (change < SAME_CONTENT) & (change > 1.0 / SAME_CONTENT)  # blur keeps the coarse structure
-            cell_scores = np.where(textured & same, np.minimum(own, np.nan_to_num(near, nan=0.0)), 0.0)
+            cell_scores = np.where(textured & same & (own > 0), np.nan_to_num(near, nan=0.0), 0.0)
             k = max(LOCAL_CELLS, math.ceil(LOCAL_SHARE * textured.sum()))
             part = LOCAL_WEIGHT * float(np.sort(cell_scores)[-k])
         score = max(whole, part)

@@ -36,7 +36,7 @@ import numpy as np
 
 from .luma import block_mean, reduction
 
-TILE = 40  # px (after reduction): the side of a cell's window
+TILE = 32  # px (after reduction): the side of a cell's window
 MIN_TILE = 12
 MAX_ROWS, MAX_COLS = 6, 10  # cells at most; small frames get fewer (their windows then cover them)
 COARSE = 8  # px: the coarse scale (longer than the blurs that matter, so they leave it nearly whole)
@@ -44,6 +44,7 @@ TEXTURE = 12.0  # levels^2: coarse structure (noise taken out) below this is a f
 TEXTURE_NOISE = 3.0  # ...or below this many times the noise's own share
 DIRECTION_SHARE = 0.2  # a direction counts when its coarse structure is at least this share of the cell's largest
 NOISE_QUANTILE = 20  # percent: the noise is read in the calmest cells (texture leaks into the estimate elsewhere)
+NOISE_BANDS, NOISE_BAND_CELLS = 4, 6  # cells are grouped by brightness into up to this many bands of at least 6
 MIN_CELLS = 2  # textured cells a frame needs to have a sharpness at all
 NOISE_GAIN = math.sqrt(math.pi / 2.0) / 6.0  # Immerkaer: mean |second difference| -> sigma for white noise
 
@@ -101,12 +102,19 @@ def directional_energy(tiles: np.ndarray, step: int) -> np.ndarray:
     return out
 
 
-def noise_sigma(tiles: np.ndarray) -> float:
-    """The frame's noise spread (8-bit levels) from its calmest cells' second differences."""
+def noise_sigma(tiles: np.ndarray) -> np.ndarray:
+    """Each cell's noise spread (8-bit levels): the calmest cells' second differences among cells of like
+    brightness (sensor noise grows with the signal, and the tone curve bends it: one figure per frame would
+    be too little in the highlights or too much in the shadows)."""
     h = tiles[:, :, :-2] - 2.0 * tiles[:, :, 1:-1] + tiles[:, :, 2:]
     v = h[:, :-2] - 2.0 * h[:, 1:-1] + h[:, 2:]
     per_cell = np.abs(v).mean(axis=(1, 2)) * NOISE_GAIN
-    return float(np.percentile(per_cell, NOISE_QUANTILE))
+    brightness = tiles.mean(axis=(1, 2))
+    order = np.argsort(brightness)
+    out = np.empty_like(per_cell)
+    for group in np.array_split(order, max(1, min(NOISE_BANDS, len(order) // NOISE_BAND_CELLS))):
+        out[group] = np.percentile(per_cell[group], NOISE_QUANTILE)
+    return out
 
 
 def measure(plane: np.ndarray, factor: int = 0) -> FrameSharpness:
@@ -116,13 +124,13 @@ def measure(plane: np.ndarray, factor: int = 0) -> FrameSharpness:
     """
     tiles, grid = windows(plane, factor)
     sigma = noise_sigma(tiles)
-    floor = 2.0 * sigma * sigma
+    floor = (2.0 * sigma * sigma)[:, None]
     fine = directional_energy(tiles, 1) - floor
     coarse = directional_energy(tiles, COARSE) - floor
     strongest = coarse.max(axis=1)
-    textured = strongest >= max(TEXTURE, TEXTURE_NOISE * floor)
+    textured = strongest >= np.maximum(TEXTURE, TEXTURE_NOISE * floor[:, 0])
     useful = (coarse >= DIRECTION_SHARE * strongest[:, None]) & (coarse > 0)
     ratio = np.where(useful, np.clip(fine, 0.0, None) / np.where(useful, coarse, 1.0), np.inf)
     cells = np.clip(ratio.min(axis=1), 0.0, 1.0).astype(np.float32)
     cells[~textured] = np.nan
-    return FrameSharpness(cells, grid, sigma, int(textured.sum()), strongest.astype(np.float32))
+    return FrameSharpness(cells, grid, float(np.median(sigma)), int(textured.sum()), strongest.astype(np.float32))

@@ -10,6 +10,8 @@ recorded with their error and the rest go on, as ``run`` does.
 
 from __future__ import annotations
 
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -26,6 +28,7 @@ from ..io.source import VideoSource
 from .inputs import FOLDER, plan_jobs
 
 TOP_STRETCHES = 3  # the worst stretches a table shows
+AHEAD = 4  # frames measured on a second thread while the decoder goes on (numpy and FFmpeg let go of the GIL)
 
 
 @dataclass
@@ -93,7 +96,7 @@ def _lumas(path: Path, fps: float | str) -> tuple[Iterator[tuple[np.ndarray, flo
 
     def frames():
         for frame in source.frames():
-            plane, bits = frame_luma(frame)
+            plane, bits = frame_luma(frame)  # a view of the frame's memory (it keeps the frame alive)
             yield (plane if bits == 8 else levels(plane, bits)), (frame.time or 0.0)
     return frames(), source
 
@@ -103,16 +106,21 @@ def scan_file(path: Path, threshold: float = DEFAULT_THRESHOLD, fps: float | str
     """Measure and judge every frame of a video file or an image folder; DeblurError for an unreadable one."""
     path = Path(path)
     frames, source = _lumas(path, fps)
-    with source:
+    with source, ThreadPoolExecutor(1, thread_name_prefix="scan-measure") as measuring:
         facts = source.facts
         rate = float(facts.average_rate) if facts.average_rate else 30.0
         detector = BlurDetector(rate, threshold)
         times: list[float] = []
+        pending: deque = deque()  # measures under way on the other thread while the next frames decode
         for n, (plane, time) in enumerate(frames, 1):
-            detector.add(measure(plane))
+            pending.append(measuring.submit(measure, plane))
+            while len(pending) > AHEAD:
+                detector.add(pending.popleft().result())
             times.append(time)
             if on_frame is not None:
                 on_frame(n)
+        while pending:
+            detector.add(pending.popleft().result())
     origin = times[0] if times else 0.0
     return FileScan(path, facts.width, facts.height, rate, [t - origin for t in times], detector.scores(),
                     threshold=threshold, origin=origin)
