@@ -85,3 +85,17 @@ def test_plot_without_matplotlib_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     clip = shaky_clip(tmp_path / "a.mp4", frames=10)
     assert_clean_error(run_cli(["scan", clip, "--plot", tmp_path / "a.png"]), "stfan-deblur[plot]")
+
+
+def test_plot_draws_a_png_per_file(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    folder = tmp_path / "clips"
+    shaky_clip(folder / "a.mp4", frames=30, blurred=set(range(10, 16)))
+    shaky_clip(folder / "sub" / "b.mkv", frames=20, blurred=set())
+    result = run_cli(["scan", folder, "--plot", tmp_path / "plots", "--no-estimate", "-q"])
+    assert result.exit_code == 0, result.stderr
+    for name in ("a.mp4.png", "sub/b.mkv.png"):
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert_clean_error(run_cli(["scan", folder, "--plot", tmp_path / "one.png", "--no-estimate"]), "folder")
