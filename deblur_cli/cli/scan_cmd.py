@@ -43,7 +43,7 @@ def _meter(weights: str | None, device: str):
               help="Draw each file's timeline: a .png file for one input, else a folder that receives one PNG per "
                    "file. Needs pip install 'stfan-deblur[plot]'.")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=DEFAULT_THRESHOLD,
-              **env("SCAN_THRESHOLD", "scan"), help="Blur score (0 sharp .. 1) at and above which a frame is blurred.")
+              **env("THRESHOLD", "scan"), help="Blur score (0 sharp .. 1) at and above which a frame is blurred.")
 @click.option("--device", default="auto", **env("DEVICE", "scan"),
               help="The device whose run cost is estimated (auto, cpu, cuda, cuda:N).")
 @click.option("--weights", default=None, **env("WEIGHTS", "scan"),
