@@ -19,6 +19,7 @@ FORBIDDEN = {
     "ops": {"models", "inference", "io", "pipeline", "evaluation", "training", "synth", "cli"},
     "models": {"inference", "pipeline", "evaluation", "training", "cli"},
     "inference": {"pipeline", "evaluation", "training", "cli", "io"},
+    "analysis": {"models", "inference", "ops", "io", "pipeline", "evaluation", "training", "synth", "cli"},
     "io": {"models", "inference", "pipeline", "evaluation", "training", "cli"},
     "pipeline": {"evaluation", "training", "cli"},
     "synth": {"inference", "pipeline", "evaluation", "training", "cli"},

@@ -28,6 +28,7 @@ from ..errors import DeblurError, Interrupted, exit_code_of, shown, stopped_by
 from .info_cmd import info_command
 from .options import ENV
 from .run_cmd import run_command
+from .scan_cmd import scan_command
 from .signals import stop_on_signals
 from .weights_cmd import weights_group
 
@@ -131,6 +132,7 @@ def cli() -> None:
 
     \b
     stfan-deblur INPUT -o OUTPUT      deblur a video, an image sequence, or every video in a folder
+    stfan-deblur scan INPUT           which files, and which seconds, are blurred (no network)
     stfan-deblur demo                 try it on a built-in sample
     stfan-deblur weights list         the named weights, what is cached, and the default
     """
@@ -138,6 +140,7 @@ def cli() -> None:
 
 cli.add_command(run_command, DEFAULT_COMMAND)
 cli.add_command(info_command, "info")
+cli.add_command(scan_command, "scan")
 cli.add_command(weights_group, "weights")
 
 

@@ -20,7 +20,7 @@ from ..inference.timing import THREADS, WAITS, busiest
 from ..pipeline.batch import FileOutcome, summary_counts
 from ..pipeline.report import total_stages
 
-STATUS_STYLE = {"done": "green", "skipped": "yellow", "failed": "red", "interrupted": "red"}
+STATUS_STYLE = {"done": "green", "sharp (copied)": "green", "skipped": "yellow", "failed": "red", "interrupted": "red"}
 
 
 def say(console: Console, text: str) -> None:
@@ -46,14 +46,17 @@ def print_file_result(outcome: FileOutcome, console: Console, *, quiet: bool = F
     """Warnings always reach stderr; the result line only without ``--quiet``."""
     for warning in outcome.warnings:
         say(console, f"warning: {shown(warning)}")
-    if not quiet:
+    if not quiet and outcome.status == "sharp (copied)":
+        say(console, f"sharp: copied {shown(outcome.input)} to {shown(outcome.output)} as it is "
+                     f"({outcome.frames} frames, no network)")
+    elif not quiet:
         frames = f"; frames in {shown(outcome.frames_out)}" if outcome.frames_out else ""
         say(console, f"wrote {shown(outcome.output)}: {outcome.frames} frames in {outcome.seconds:.1f} s "
                      f"({outcome.fps:.1f} fps), {_cuts(len(outcome.cuts))}{frames}")
 
 
 def _details(outcome: FileOutcome) -> str:
-    if outcome.status == "done":
+    if outcome.status in ("done", "sharp (copied)"):
         text = f"{outcome.frames} frames, {outcome.fps:.1f} fps, {_cuts(len(outcome.cuts))}"
         return text + "".join(f"; warning: {shown(w)}" for w in outcome.warnings)
     if outcome.status == "interrupted":
@@ -79,7 +82,7 @@ def print_summary(outcomes: list[FileOutcome], console: Console, *, root: Path |
                                 ("cuts", "right"), ("note", "left")):
             table.add_column(column, justify=justify, overflow="fold")
         for outcome in outcomes:
-            done = outcome.status == "done"
+            done = outcome.status in ("done", "sharp (copied)")
             table.add_row(
                 escape(relative(outcome.input, root)),
                 f"[{STATUS_STYLE[outcome.status]}]{outcome.status}[/]",
@@ -94,7 +97,8 @@ def print_summary(outcomes: list[FileOutcome], console: Console, *, root: Path |
             say(console, f"{outcome.status}: {relative(outcome.input, root)}: {_details(outcome)}")
     cuts = sum(len(o.cuts) for o in outcomes)
     stopped = f", {counts['interrupted']} interrupted" if counts["interrupted"] else ""
-    say(console, f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed{stopped}; "
+    copied = f", {counts['sharp (copied)']} sharp (copied)" if counts["sharp (copied)"] else ""
+    say(console, f"{counts['done']} done{copied}, {counts['skipped']} skipped, {counts['failed']} failed{stopped}; "
                  f"{_cuts(cuts)}")
 
 

@@ -76,6 +76,10 @@ Environment: every option marked [env var] takes its default from STFAN_DEBLUR_<
               help="Run files and segments as Ray tasks (one GPU each, or one CPU on a cluster without GPUs): "
                    "auto = the running cluster (ray start --head), ADDRESS = that cluster, no value = the running "
                    "one or a new local one. Needs pip install 'stfan-deblur[ray]'; files on storage all nodes see.")
+@model_option("--skip-sharp", is_flag=True, **env("SKIP_SHARP"),
+              help="Scan each file first (as 'stfan-deblur scan'): only blurred stretches go through the network "
+                   "(each after 8 warm-up frames); sharp stretches are written as they are, and a folder's sharp "
+                   "files are copied stream for stream.")
 @io_option("--overwrite", is_flag=True, help="Replace outputs that already exist (never read from the environment).")
 @reporting_option("-q", "--quiet", is_flag=True, **env("QUIET"), help="No progress bars and no summary.")
 @reporting_option("--stats", is_flag=True, **env("STATS"),
@@ -86,7 +90,7 @@ def run_command(input_path: Path, output_path: Path, weights: str | None, offlin
                 device: str, fp16: bool, crf: int | None, preset: str | None, codec: str | None,
                 start: float | None, duration: float | None, compare: str | None, frames_out: Path | None,
                 json_path: Path | None, fps: float, scene_cuts: bool, tile: int, fac: str, segment: float,
-                resume: bool, ray: str | None, overwrite: bool, quiet: bool, stats: bool) -> None:
+                resume: bool, ray: str | None, skip_sharp: bool, overwrite: bool, quiet: bool, stats: bool) -> None:
     """Deblur INPUT (a video, an image sequence, or a folder of videos) into OUTPUT."""
     from ..errors import BatchInterrupted
     from ..pipeline.runner import deblur_path
@@ -100,7 +104,7 @@ def run_command(input_path: Path, output_path: Path, weights: str | None, offlin
             strength=strength,
             frames_out=frames_out, json_path=json_path, overwrite=overwrite, reporter=reporter,
             codec=codec, crf=crf, preset=preset, start=start, duration=duration, compare=compare,
-            scene_cuts=scene_cuts, fps=fps, segment=segment, resume=resume, ray=ray)
+            scene_cuts=scene_cuts, fps=fps, segment=segment, resume=resume, ray=ray, skip_sharp=skip_sharp)
     except BatchInterrupted as exc:
         if any(o.status == "done" for o in exc.outcomes):  # only a batch can have finished files
             print_summary(exc.outcomes, reporter.console, root=input_path, quiet=quiet)

@@ -70,6 +70,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..analysis.luma import LUMA  # BT.601 weights: brightness for the map, --compare map, the blur detector
+
 CELLS_SHORT_SIDE = 24  # cells across the frame's short side (8 px cells at 320x192)
 MIN_CELL = 4  # px: small frames still get cells of a few pixels
 WINDOW = 3  # cells: the statistics of a cell are pooled over this many cells square
@@ -80,7 +82,6 @@ SHARPEN = (-0.05, 0.05)  # relative change of gradient energy: a region the rest
 EVIDENCE = (0.005, 0.02)  # share of a frame's cells that look deblurred: below the first, none is written
 BLUR_SIGMA = 1.0  # px: the light blur before measuring change and slope (ignores pixel-level noise)
 LEVELS = 255.0  # the unit of change and detail: one 8-bit level
-LUMA = (0.299, 0.587, 0.114)  # BT.601 luma weights: what the map (and --compare map) call brightness
 
 
 @dataclass(frozen=True)

@@ -253,3 +253,17 @@ def chroma_siting(frame: av.VideoFrame) -> tuple[float, float]:
     x = (response.sum(axis=0) * np.arange(_PROBE_SIZE)).sum() / response.sum()
     y = (response.sum(axis=1) * np.arange(_PROBE_SIZE)).sum() / response.sum()
     return tuple(round((centre - _PROBE_AT * step) * 4) / 4 for centre, step in zip((x, y), steps))
+
+
+LUMA_PLANE_FORMATS = ("yuv", "nv", "p01", "gray")  # pixel formats whose first plane is the picture's luma
+
+
+def frame_luma(frame: av.VideoFrame) -> tuple[np.ndarray, int]:
+    """The frame's luma as a numpy plane and its bit depth: the decoder's Y plane as it is (a view, no
+    conversion) for YUV and grey formats; RGB and palette formats are converted to 8-bit grey by swscale."""
+    name = frame.format.name
+    if name.startswith(LUMA_PLANE_FORMATS):
+        planes = frame_planes(frame)
+        if planes is not None:
+            return planes[0], frame.format.components[0].bits
+    return frame.to_ndarray(format="gray"), 8

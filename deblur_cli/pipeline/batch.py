@@ -36,7 +36,8 @@ from .workers import Worker, wait_all
 VIDEO_EXTENSIONS = frozenset(
     ".mp4 .m4v .mkv .mov .webm .avi .mts .m2ts .ts .mpg .mpeg .wmv .flv .3gp".split()
 )
-STATUSES = ("done", "skipped", "failed", "interrupted")
+COPIED = "sharp (copied)"  # --skip-sharp found the file sharp and copied its streams (pipeline.skipping)
+STATUSES = ("done", COPIED, "skipped", "failed", "interrupted")
 MAX_NAMES_LISTED = 10  # finished files named in the one-line message after Ctrl-C
 POLL_S = 0.2  # how often the waiting main thread looks up (it wakes at once when a worker ends)
 
@@ -70,7 +71,8 @@ class FileOutcome:
     @classmethod
     def finished(cls, input: Path, output: Path, result: VideoResult, device: str) -> "FileOutcome":
         """The outcome of a file that was written."""
-        return cls(input, output, "done", result.frames, result.seconds, result.fps, device,
+        status = COPIED if result.copied else "done"
+        return cls(input, output, status, result.frames, result.seconds, result.fps, device,
                    warnings=list(result.warnings), cuts=list(result.cuts), frames_out=result.frames_out,
                    stages=dict(result.stages), colour=result.colour, strength=result.strength)
 
@@ -113,7 +115,7 @@ def _interrupted_message(outcomes: list[FileOutcome], planned: int, stop: BaseEx
     if planned == 1:  # what became of the file: partial output removed, or (a long video) its segments kept
         detail = outcomes[0].error.partition("; ")[2] if outcomes and outcomes[0].error else ""
         return f"{how}; {detail or 'partial output removed'}"
-    finished = [o.input.name for o in outcomes if o.status == "done"]
+    finished = [o.input.name for o in outcomes if o.status in ("done", COPIED)]
     names = ", ".join(finished[:MAX_NAMES_LISTED]) + (f" and {len(finished) - MAX_NAMES_LISTED} more"
                                                       if len(finished) > MAX_NAMES_LISTED else "")
     which = f" ({names})" if finished else ""

@@ -15,7 +15,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from ..inference.weightmap import LUMA
+from ..analysis.luma import LUMA
 from . import COMPARE_MODES
 from .labels import draw_label, label_size, scale_for
 

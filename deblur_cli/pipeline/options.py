@@ -62,6 +62,10 @@ class VideoOptions:
     # Where YUV <-> RGB happens: "auto" on the engine's device when it is CUDA, "on" there whatever the device
     # (where the run allows it), "off" on the CPU with swscale (see pipeline.reading).
     device_colour: str = "auto"
+    # --skip-sharp (pipeline.skipping): only blurred stretches (after a warm-up) go through the network; a sharp
+    # file is copied. ``skip_plan``: the file's plan once made (a SkipPlan), so parts and resumed runs share it.
+    skip_sharp: bool = False
+    skip_plan: Any = None
 
     def __post_init__(self) -> None:
         if self.compare is not None and self.compare not in MODES:

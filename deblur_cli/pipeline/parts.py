@@ -114,7 +114,8 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
                 engine.reset()
                 stages = Stages(frames, engine, out, detector=SceneCutDetector() if options.scene_cuts else None,
                                 compose=composer(options.compare, engine, labels=False) if options.compare else None,
-                                times=times)
+                                times=times,
+                                select=options.skip_plan.selector(job.shift) if options.skip_plan else None)
                 progress = None if on_frame is None else (lambda _: on_frame(outputs.written))
                 result = stages.run(progress, cancel)
             except BaseException:

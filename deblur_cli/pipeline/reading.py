@@ -65,7 +65,7 @@ def plane_layouts(options: VideoOptions, engine: object, outputs: Outputs, facts
                   frames_out: object = None) -> tuple[PlaneLayout, PlaneLayout] | None:
     """(the decoder's layout, the encoder's) when the run takes the device colour path, else None (RGB)."""
     mode = options.device_colour
-    if mode == "off" or outputs.planes is None or options.compare or frames_out is not None:
+    if mode == "off" or outputs.planes is None or options.compare or frames_out is not None or options.skip_sharp:
         return None
     if not takes_planes(engine) or (mode == "auto" and not engine_on_cuda(engine)):
         return None

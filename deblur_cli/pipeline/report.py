@@ -58,6 +58,7 @@ def build_report(outcomes: list[FileOutcome], *, planned: int, interrupted: bool
         "planned": planned,
         "files": len(outcomes),
         "done": counts["done"],
+        "copied": counts["sharp (copied)"],
         "skipped": counts["skipped"],
         "failed": counts["failed"],
         "interrupted_files": counts["interrupted"],

@@ -35,10 +35,11 @@ from .outputs import VideoOutputPlan, open_passthrough, plan_video_output
 from .parts import PartJob, PartResult, make_part
 from .reading import CPU
 from .segments import plan_segments, scan
+from .skipping import copyable, with_plan
 from .video import VideoResult
 
 # The VideoOptions fields that shape the output (the others: where and whether to write it).
-SHAPING = ("codec", "crf", "preset", "start", "duration", "compare", "scene_cuts", "segment", "warmup")
+SHAPING = ("codec", "crf", "preset", "start", "duration", "compare", "scene_cuts", "segment", "warmup", "skip_sharp")
 SHORT_FACTOR = 1.5  # a video known to be shorter than this many segments is never split (no scan needed)
 
 
@@ -105,12 +106,18 @@ class SplitVideo:
                                  float(shift) if span.start > 0 else None, end)
         if len(segments) < 2:
             return None
+        folder = jr.work_folder(output)
+        if options.skip_sharp:  # the plan of an earlier run of the same command is kept, so it resumes alike
+            options = with_plan(input, options, _recorded_plan(folder, input) if options.resume else None)
+            if options.skip_plan.sharp and copyable(input, output, options):
+                return None  # copied as it is (deblur_video)
         plan = planned.encoder
         settings = {**{k: getattr(options, k) for k in SHAPING}, "start": span.start, "duration": span.duration,
                     **identity, "container": plan.muxer, "encoder": plan.codec, "pixel format": plan.pix_fmt,
                     "encoder options": plan.options}
+        if options.skip_sharp:
+            settings["skip plan"] = options.skip_plan.as_record()
         wanted = jr.Journal(jr.input_identity(input), settings, [s.as_dict() for s in segments])
-        folder = jr.work_folder(output)
         state, notes = _open_folder(folder, wanted, options.resume)
         suffix = part_suffix(plan)
         jobs = [PartJob(input, folder / f"part-{s.index:04d}{suffix}", s, options, plan, index.time_base, shift, end)
@@ -223,6 +230,14 @@ def _open_folder(folder: Path, wanted: jr.Journal, resume: bool) -> tuple[jr.Jou
             remove_quietly(path)  # parts of another run, damaged parts, temporaries of a killed one
     jr.save(folder, state)
     return state, notes
+
+
+def _recorded_plan(folder: Path, input: Path) -> list | None:
+    """The ``--skip-sharp`` plan in the journal of an earlier run from this very input (None: none there)."""
+    found = jr.Journal.read(folder / jr.JOURNAL_NAME) if (folder / jr.JOURNAL_NAME).exists() else None
+    if isinstance(found, jr.Journal) and found.identity == jr.input_identity(input):
+        return found.settings.get("skip plan")
+    return None
 
 
 def _verifies(path: Path, record: dict) -> bool:

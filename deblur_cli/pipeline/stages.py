@@ -71,6 +71,26 @@ class _Stopped(Exception):
 
 
 _END = object()
+PASS, WARM, RESTORE = "pass", "warm", "restore"  # what becomes of a frame (pipeline.skipping)
+
+
+class _Peek:
+    """A queue read one item ahead: ``peek`` looks at the next item without taking it."""
+
+    def __init__(self, get: Callable[[], Any]) -> None:
+        self.get, self.next = get, None
+        self.ready = False
+
+    def peek(self):
+        if not self.ready:
+            self.next, self.ready = self.get(), True
+        return self.next
+
+    def take(self):
+        item = self.peek()
+        if item is not _END:
+            self.ready = False
+        return item
 
 
 class Stages:
@@ -79,9 +99,11 @@ class Stages:
     def __init__(self, frames: Iterable[TimedFrame], engine: Engine, outputs: Outputs, *,
                  detector: SceneCutDetector | None = None,
                  compose: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                 times: StageTimes | None = None) -> None:
+                 times: StageTimes | None = None,
+                 select: Callable[[int | None, Fraction | None], str] | None = None) -> None:
         self.frames, self.engine, self.outputs = frames, engine, outputs
         self.detector, self.compose = detector, compose
+        self.select = select  # --skip-sharp: "pass", "warm" or "restore" per frame (pipeline.skipping)
         self.times = times if times is not None else StageTimes()  # the frames' producer may add colour_in
         self.result = StageResult()
         self.stop = threading.Event()
@@ -143,32 +165,54 @@ class Stages:
                     cut = self.detector.is_cut(array)
             if cut:
                 self.result.cuts.append(index)
-            self._put(self.decoded, (array, pts, time_base, cut), "wait_read_out")
+            mode = RESTORE if self.select is None else self.select(pts, time_base)
+            self._put(self.decoded, (array, pts, time_base, cut, mode), "wait_read_out")
             index += 1
         self._put(self.decoded, _END, "wait_read_out")
 
     def _infer(self) -> None:
-        pending: deque = deque()  # (original or None, pts, time_base) of the frames handed to the engine, in order
+        """Frames through the engine in runs: a run ends before a frame that passes (``--skip-sharp``), and the
+        next run starts with a reset, so each stretch is restored after its own warm-up frames."""
+        decoded = _Peek(lambda: self._get(self.decoded, "wait_restore_in"))
+        while (item := decoded.peek()) is not _END:
+            if item[4] == PASS:
+                decoded.take()
+                array, pts, time_base = item[:3]
+                self._put(self.restored, (array, self._shown(array, array), pts, time_base), "wait_restore_out")
+                continue
+            if self.select is not None:
+                self.engine.reset()  # a stretch starts clean, its warm-up frames rebuild the recurrence
+            self._restore_run(decoded)
+        self._put(self.restored, _END, "wait_restore_out")
+
+    def _shown(self, original, array):
+        if self.compose is None:
+            return array
+        with self.times.measure("compose"):
+            return self.compose(original, array)
+
+    def _restore_run(self, decoded: "_Peek") -> None:
+        """Frames until the next one that passes (or the end) through the engine, in one ``restore`` call."""
+        pending: deque = deque()  # (original or None, pts, time_base, mode) of the frames handed to the engine
         engine, times = self.engine, self.times
 
         def arrays() -> Iterator[Frame]:
-            while (item := self._get(self.decoded, "wait_restore_in")) is not _END:
-                array, pts, time_base, cut = item
+            while (item := decoded.peek()) is not _END and item[4] != PASS:
+                decoded.take()
+                array, pts, time_base, cut, mode = item
                 if cut:
                     engine.reset()  # the frame before is already with the engine: the new shot starts clean
-                pending.append((array if self.compose is not None else None, pts, time_base))
+                keep = self.compose is not None or mode == WARM
+                pending.append((array if keep else None, pts, time_base, mode))
                 yield array
 
         with collecting(times):  # the engine adds its upload/model/download split where it can (stream_arrays)
             results = iter(engine.restore(arrays()))
             while (array := self._timed_next(results, "engine")) is not _END:
-                original, pts, time_base = pending.popleft()
-                shown = array
-                if self.compose is not None:
-                    with times.measure("compose"):
-                        shown = self.compose(original, array)
-                self._put(self.restored, (array, shown, pts, time_base), "wait_restore_out")
-        self._put(self.restored, _END, "wait_restore_out")
+                original, pts, time_base, mode = pending.popleft()
+                written = original if mode == WARM else array  # a warm-up frame is written as it came
+                self._put(self.restored, (written, self._shown(original, written), pts, time_base),
+                          "wait_restore_out")
 
     def _write(self) -> None:
         try:

@@ -49,6 +49,7 @@ class VideoResult:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (inference.timing.STAGES)
     colour: str = CPU  # where colour was converted: "cpu" (swscale) or "device" (pipeline.reading)
     strength: float | None = None  # mean weight of the restoration written (engines with a strength, else None)
+    copied: bool = False  # --skip-sharp found it sharp: its streams were copied as they are (pipeline.skipping)
 
 
 def open_source(path: Path, fps: float | str = DEFAULT_FPS) -> VideoSource | FrameSequence:
@@ -124,6 +125,14 @@ def deblur_video(
             split = SplitVideo.prepare(run.input, run.output, options, engine_identity(engine))
             if split is not None:
                 return run_in_parts(split, engine, on_start, on_frame, cancel)
+        if options.skip_sharp:
+            from .skipping import copy_sharp, with_plan
+
+            run = replace(run, options=with_plan(run.input, options))
+            if (copied := copy_sharp(run)) is not None:
+                seconds = time.perf_counter() - started
+                return VideoResult(run.input, run.output, copied, seconds, copied / seconds if seconds > 0 else 0.0,
+                                   copied=True)
         return _deblur(run, on_start, on_frame, cancel, started)
     except KeyboardInterrupt as exc:  # before or after the frames (which Stages reports itself)
         raise Interrupted(f"{stopped_by(exc)}; partial output removed", exit_code=exit_code_of(exc),
@@ -158,7 +167,7 @@ def _deblur(run: RunSpec, on_start, on_frame, cancel, started: float) -> VideoRe
                 on_start(_expected_frames(facts, span))
             stages = Stages(frames, run.engine, outputs, detector=SceneCutDetector() if options.scene_cuts else None,
                             compose=composer(options.compare, run.engine) if options.compare else None,
-                            times=times)
+                            times=times, select=options.skip_plan.selector(shift) if options.skip_plan else None)
             result = stages.run(on_frame, cancel)
         notes = (source.damage_warning(), source.truncation_warning(until=end),
                  passthrough.warning if passthrough else None)

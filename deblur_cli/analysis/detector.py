@@ -1,0 +1,133 @@
+"""Is a frame blurred? Its sharpness (:mod:`.sharpness`) judged on its own and against its neighbours in time.
+
+A frame's sharpness depends on what it shows as much as on blur: a soft
+texture, a dark noisy shot, a lens that is never quite crisp. So a frame is
+judged twice and the worse judgement counts:
+
+- **on its own**, against :data:`PRIOR`, the sharpness of sharp footage
+  (``1 - sharpness / PRIOR``): footage blurred from start to end is found;
+- **against its neighbours**, against the sharpness most frames within
+  :data:`WINDOW_S` of it reach (the :data:`REFERENCE_QUANTILE` percentile, so the
+  file's own sharp frames set the bar whatever the blurred ones do): a shaky
+  frame among crisp ones is found even when crisp here is crisper than
+  :data:`PRIOR`.
+
+The same is done per cell for blur in a part of the frame (a fast object on
+a still background): a cell is blurred when it has fallen below its own
+neighbours in time while it still shows the same thing (its coarse structure
+is within :data:`SAME_CONTENT` of theirs: blur keeps it, a new object does
+not) and is below :data:`PRIOR`; the frame's local score is that of its
+:data:`LOCAL_SHARE`-th most blurred textured cell (at least :data:`LOCAL_CELLS`),
+so one odd cell does not count. ``kind`` says which judgement found the blur:
+``global`` (the whole frame: camera shake) or ``local`` (a region: a moving
+object). A frame with too little structure to judge (flat, dark) scores 0.
+
+The constants were tuned on synthetic clips made from the *training* photos
+only (``benchmarks/bench_scan.py --split train``); the figures in
+``benchmarks/RESULTS.md`` are measured on the validation photos.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .sharpness import FrameSharpness
+
+DEFAULT_THRESHOLD = 0.4  # score at and above which a frame counts as blurred
+PRIOR = 0.06  # the sharpness of sharp footage (a fine/coarse ratio, see .sharpness)
+WINDOW_S = 2.0  # seconds each side: the neighbours a frame is compared with
+REFERENCE_QUANTILE = 75  # percent: the neighbours' bar (most of them reach it)
+LOCAL_SHARE = 0.06  # of a frame's textured cells: a region of some size, not a stray cell
+LOCAL_CELLS = 2
+LOCAL_WEIGHT = 0.9  # local scores count a little less than whole-frame ones (a region may be soft by nature)
+SAME_CONTENT = 2.5  # a cell whose coarse structure changed by more than this factor shows something else now
+
+GLOBAL, LOCAL = "global", "local"
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """How blurred one frame looks: ``score`` 0 (sharp) to 1, whether that is blurred, and which kind."""
+
+    score: float
+    blurred: bool
+    kind: str  # GLOBAL, LOCAL, or "" for a sharp frame
+    sharpness: float  # the frame's own measure (NaN: nothing to judge)
+
+
+def _drop(value: np.ndarray | float, reference: np.ndarray | float) -> np.ndarray:
+    """How far below ``reference`` a sharpness is, 0 (at or above) to 1 (no fine detail left)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.clip(1.0 - np.asarray(value) / np.maximum(reference, 1e-6), 0.0, 1.0)
+
+
+def _reference(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The REFERENCE_QUANTILE percentile over frames lo..hi-1 (per column for 2-D values), NaNs left out
+    (NaN where a column has none); vectorised, as numpy's nanpercentile loops over columns in Python."""
+    window = np.sort(values[lo:hi], axis=0)  # NaNs sort last
+    count = np.isfinite(window).sum(axis=0)
+    position = np.maximum(count - 1, 0) * (REFERENCE_QUANTILE / 100.0)
+    below = np.floor(position).astype(np.int64)
+    above = np.minimum(below + 1, np.maximum(count - 1, 0))
+    low = np.take_along_axis(window, below[None, ...], axis=0)[0]
+    high = np.take_along_axis(window, above[None, ...], axis=0)[0]
+    out = low + (high - low) * (position - below)
+    return np.where(count > 0, out, np.nan)
+
+
+def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: float = DEFAULT_THRESHOLD,
+                 prior: float = PRIOR) -> list[FrameScore]:
+    """Judge every frame of a shot or file, in order; ``rate``: frames per second (sets the window)."""
+    if not measures:
+        return []
+    reach = max(1, round(WINDOW_S * (rate if rate and math.isfinite(rate) else 30.0)))
+    values = np.array([m.value for m in measures], np.float32)
+    width = max(m.cells.size for m in measures)
+    cells = np.full((len(measures), width), np.nan, np.float32)
+    coarse = np.full((len(measures), width), np.nan, np.float32)
+    for i, m in enumerate(measures):
+        cells[i, : m.cells.size] = m.cells
+        if m.coarse is not None:
+            coarse[i, : m.coarse.size] = m.coarse
+    scores = []
+    for i in range(len(measures)):
+        lo, hi = max(0, i - reach), min(len(measures), i + reach + 1)
+        whole = 0.0
+        if math.isfinite(values[i]):
+            whole = float(max(_drop(values[i], prior), _drop(values[i], _reference(values, lo, hi))))
+        part = 0.0
+        textured = np.isfinite(cells[i])
+        if textured.sum() >= LOCAL_CELLS:
+            own = _drop(cells[i], prior)
+            near = _drop(cells[i], _reference(cells, lo, hi))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                change = coarse[i] / _reference(coarse, lo, hi)
+            same = (change < SAME_CONTENT) & (change > 1.0 / SAME_CONTENT)  # blur keeps the coarse structure
+            cell_scores = np.where(textured & same & (own > 0), np.nan_to_num(near, nan=0.0), 0.0)
+            k = max(LOCAL_CELLS, math.ceil(LOCAL_SHARE * textured.sum()))
+            part = LOCAL_WEIGHT * float(np.sort(cell_scores)[-k])
+        score = max(whole, part)
+        blurred = score >= threshold
+        kind = (GLOBAL if whole >= threshold else LOCAL) if blurred else ""
+        scores.append(FrameScore(score, blurred, kind, float(values[i])))
+    return scores
+
+
+class BlurDetector:
+    """Collects frames' measures (``add``) and judges them all at the end (``scores``): the whole file's view."""
+
+    def __init__(self, rate: float, threshold: float = DEFAULT_THRESHOLD) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
+        self.rate, self.threshold = rate, threshold
+        self.measures: list[FrameSharpness] = []
+
+    def add(self, measure: FrameSharpness) -> None:
+        self.measures.append(measure)
+
+    def scores(self) -> list[FrameScore]:
+        return score_frames(self.measures, self.rate, self.threshold)

@@ -1,0 +1,93 @@
+"""The blur detector (deblur_cli.analysis): arrays in, scores out; no file, no network."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from deblur_cli.analysis import BlurDetector, blurred_fraction, measure, per_second, rgb_luma, stretches
+from deblur_cli.analysis.luma import block_mean
+from tests.blurgen import box_blur, texture
+
+W, H = 320, 192
+
+
+def frames(count: int, blurred=(), length: int = 7, noise: float = 0.0, seed: int = 0, region=None):
+    """A slow pan over a texture; frames in ``blurred`` smeared (only inside ``region`` = (y0, y1, x0, x1) if given)."""
+    base = texture(W + count, H, seed)
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        frame = base[:, i: i + W]
+        if i in blurred:
+            smeared = box_blur(frame, length, axis=1)
+            if region is None:
+                frame = smeared
+            else:
+                y0, y1, x0, x1 = region
+                frame = frame.copy()
+                frame[y0:y1, x0:x1] = smeared[y0:y1, x0:x1]
+        if noise:
+            frame = frame + rng.normal(0.0, noise, frame.shape).astype(np.float32)
+        out.append(np.clip(frame, 0, 255).astype(np.float32))
+    return out
+
+
+def judge(planes, rate=30.0):
+    detector = BlurDetector(rate)
+    for plane in planes:
+        detector.add(measure(plane))
+    return detector.scores()
+
+
+def test_motion_blur_lowers_the_measure_and_noise_does_not_hide_it():
+    sharp = texture(W, H)
+    for length in (3, 5, 9):
+        assert measure(box_blur(sharp, length)).value < 0.8 * measure(sharp).value
+    noisy_blurred = box_blur(sharp, 5) + np.random.default_rng(1).normal(0, 6, sharp.shape).astype(np.float32)
+    assert measure(noisy_blurred).value < 0.8 * measure(sharp).value
+    assert measure(noisy_blurred).noise > 4  # the noise is seen, and taken out
+
+
+def test_flat_and_dark_frames_have_no_measure_and_are_not_blurred():
+    flat = np.full((H, W), 128.0, np.float32) + np.random.default_rng(2).normal(0, 3, (H, W)).astype(np.float32)
+    dark = np.clip(texture(W, H) * 0.03 + np.random.default_rng(3).normal(0, 2, (H, W)), 0, 255).astype(np.float32)
+    assert math.isnan(measure(flat).value)
+    scores = judge(frames(10) + [flat] * 10 + [dark] * 10 + frames(10, seed=4))
+    assert not any(s.blurred for s in scores[10:30])
+
+
+def test_a_shaky_stretch_among_sharp_frames_is_found_as_global():
+    scores = judge(frames(40, blurred=set(range(15, 25)), noise=2.0))
+    flags = [s.blurred for s in scores]
+    assert flags[15:25] == [True] * 10
+    assert sum(flags[:15] + flags[25:]) <= 1
+    assert {s.kind for s in scores[15:25]} == {"global"}
+
+
+def test_blur_in_a_region_of_a_still_background_is_local():
+    region = (40, 140, 100, 220)  # about a fifth of the frame
+    scores = judge(frames(40, blurred=set(range(20, 30)), region=region))
+    assert sum(s.blurred for s in scores[20:30]) >= 9
+    assert sum(s.blurred for s in scores[:20]) <= 1
+    assert {s.kind for s in scores[20:30] if s.blurred} == {"local"}
+
+
+def test_measure_reads_uint8_planes_and_large_frames_by_whole_factors():
+    sharp = texture(W, H)
+    assert abs(measure(sharp.astype(np.uint8)).value - measure(np.round(sharp)).value) < 1e-3
+    big = np.repeat(np.repeat(sharp, 4, 0), 4, 1)  # 1280x768: averaged down by 1 (short side < 1080)
+    assert block_mean(big, 4).shape == (H, W)
+    rgb = np.repeat(sharp.astype(np.uint8)[..., None], 3, 2)
+    assert np.allclose(rgb_luma(rgb), sharp.astype(np.uint8), atol=0.01)
+
+
+def test_stretches_fraction_and_per_second():
+    times = [i / 10 for i in range(30)]
+    flags = [10 <= i < 15 or i == 17 for i in range(30)]
+    scores = [0.9 if f else 0.1 for f in flags]
+    found = stretches(times, flags, scores, ["global"] * 30, 0.1)
+    assert [(s.first, s.last) for s in found] == [(10, 17)]  # a gap under a quarter second joins them
+    assert math.isclose(blurred_fraction(times, flags, 0.1), 0.6 / 3.0)
+    assert per_second(times, scores) == [0.9 if k == 1 else 0.1 for k in range(3)]

@@ -1,0 +1,146 @@
+"""``run --skip-sharp``: sharp stretches pass by the network, blurred ones are restored as in a full run,
+sharp files of a folder are copied stream for stream; with segments, resume and several devices."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from deblur_cli.errors import Interrupted
+from deblur_cli.io.images import read_frame
+from deblur_cli.pipeline import skipping
+from deblur_cli.pipeline.batch import COPIED, Job, run_files
+from deblur_cli.pipeline.journal import JOURNAL_NAME, Journal, work_folder
+from deblur_cli.pipeline.options import VideoOptions
+from deblur_cli.pipeline.skipping import PASS, RESTORE, WARM, SkipPlan, plan_skip, spans_from
+from deblur_cli.pipeline.video import deblur_video
+from tests.blurgen import shaky_content
+from tests.clipgen import decode_video, make_clip, payloads
+from tests.cliutil import read_report, run_cli
+from tests.test_pipeline import IdentityEngine
+
+SIZE = (128, 80)
+SHAKY = set(range(20, 30))
+
+
+class Memory(IdentityEngine):
+    """A recurrent stand-in: each output is half the frame and half the previous output (``reset`` forgets)."""
+
+    identity = {"engine": "Memory"}
+
+    def __init__(self, stop_after: int | None = None):
+        super().__init__()
+        self.previous = None
+        self.stop_after = stop_after
+
+    def reset(self):
+        super().reset()
+        self.previous = None
+
+    def process_array(self, frame):
+        self.calls += 1
+        if self.stop_after is not None and self.calls > self.stop_after:
+            raise KeyboardInterrupt
+        x = frame.astype(np.float32)
+        out = x if self.previous is None else 0.5 * x + 0.5 * self.previous
+        self.previous = out
+        return np.clip(np.round(out), 0, 255).astype(frame.dtype)
+
+
+def clip(path, blurred=SHAKY, frames=50, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return make_clip(path, size=SIZE, frames=frames, fps=25, content=shaky_content(blurred, 7), **kwargs)
+
+
+def psnr(a, b) -> float:
+    mse = float(np.mean((a.astype(float) - b.astype(float)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def pngs(folder) -> list[np.ndarray]:
+    return [read_frame(p) for p in sorted(folder.iterdir())]
+
+
+def frames_of(path) -> list[np.ndarray]:
+    return decode_video(path, rgb=True)[2]
+
+
+def test_plan_spans_warm_up_and_merge():
+    times = [i / 10 for i in range(40)]
+    flags = [i in (20, 21, 22, 25) for i in range(40)]
+    plan = spans_from(times, flags, 0.1, warmup=8, pad=2)
+    assert plan.spans == ((1.0, 1.8, 2.8),)  # 20-22 and 25 (padded, warm-up overlapping): one span
+    assert [plan.mode(t) for t in (0.9, 1.0, 1.7, 1.8, 2.7, 2.8)] == [PASS, WARM, WARM, RESTORE, RESTORE, PASS]
+    assert SkipPlan.from_record(plan.as_record()) == plan and spans_from(times, [False] * 40, 0.1).sharp
+
+
+def test_sharp_stretches_pass_and_blurred_ones_match_a_full_run(tmp_path):
+    src = clip(tmp_path / "in.mp4")
+    plan = plan_skip(src)
+    assert len(plan.spans) == 1 and 0.6 < plan.spans[0][1] <= 0.8  # frame 20 starts at 0.8 s (2 frames of pad)
+    full, skip, identity = Memory(), Memory(), IdentityEngine()
+    deblur_video(src, tmp_path / "full.mp4", full, frames_out=tmp_path / "full")
+    deblur_video(src, tmp_path / "skip.mp4", skip, skip_sharp=True, frames_out=tmp_path / "skip")
+    deblur_video(src, tmp_path / "zero.mp4", identity, frames_out=tmp_path / "zero")  # as at --strength 0
+    assert skip.calls < 30 < full.calls  # 10 blurred, 4 of pad, 8 of warm-up
+    full_frames, skip_frames, zero_frames = (pngs(tmp_path / name) for name in ("full", "skip", "zero"))
+    pts, time_base = decode_video(src)[:2]
+    times = [p * time_base for p in pts]
+    assert len(times) == len(skip_frames) == 50
+    for t, a, b, c in zip(times, skip_frames, full_frames, zero_frames):
+        mode = plan.mode(float(t))
+        if mode == RESTORE:
+            assert psnr(a, b) >= 40, float(t)
+        else:
+            assert np.array_equal(a, c), float(t)
+
+
+def test_a_folder_copies_sharp_files_and_restores_the_rest(tmp_path):
+    src = tmp_path / "clips"
+    clip(src / "sharp.mp4", blurred=set(), audio=["aac"])
+    clip(src / "shaky.mkv", audio=["aac"])
+    out = tmp_path / "out"
+    jobs = [Job(src / "sharp.mp4", out / "sharp.mp4"), Job(src / "shaky.mkv", out / "shaky.mkv")]
+    outcomes = run_files(jobs, lambda device: Memory(), ["cpu"], VideoOptions(skip_sharp=True))
+    assert [o.status for o in outcomes] == [COPIED, "done"]
+    for kind in ("video", "audio"):
+        assert payloads(out / "sharp.mp4", kind) == payloads(src / "sharp.mp4", kind)
+    assert outcomes[0].frames == 50
+
+
+def test_cli_reports_sharp_copied(tmp_path, random_weights):
+    src = tmp_path / "clips"
+    clip(src / "a.mp4", blurred=set(), frames=20)
+    report = tmp_path / "r.json"
+    result = run_cli([src, "-o", tmp_path / "out", "--skip-sharp", "--weights", random_weights, "--device", "cpu",
+                      "--json", report])
+    assert result.exit_code == 0, result.stderr
+    assert "sharp (copied)" in result.stderr
+    data = read_report(report)
+    assert data["files"][0]["status"] == "sharp (copied)" and data["totals"]["copied"] == 1
+    assert json.dumps(data)
+
+
+def test_segments_resume_with_the_recorded_plan_and_devices_share_them(tmp_path, monkeypatch):
+    src = clip(tmp_path / "long.mp4", blurred=set(range(30, 40)), frames=60,
+               params="keyint=12:min-keyint=12:scenecut=0")
+    options = VideoOptions(skip_sharp=True, segment=0.5)
+    one_pass = tmp_path / "one.mp4"
+    deblur_video(src, one_pass, Memory(), options, segment=0)
+    with pytest.raises(Interrupted):
+        deblur_video(src, tmp_path / "seg.mp4", Memory(stop_after=14), options)
+    journal = Journal.read(work_folder(tmp_path / "seg.mp4") / JOURNAL_NAME)
+    assert journal.settings["skip_sharp"] is True and journal.settings["skip plan"]
+    monkeypatch.setattr(skipping, "plan_skip", lambda *a, **k: pytest.fail("the journal's plan must be used"))
+    deblur_video(src, tmp_path / "seg.mp4", Memory(), options)
+    monkeypatch.undo()
+    two = tmp_path / "two.mp4"
+    [outcome] = run_files([Job(src, two)], lambda device: Memory(), ["cpu", "cpu"], options)
+    assert outcome.status == "done"
+    assert payloads(tmp_path / "seg.mp4", "video") == payloads(two, "video")  # resumed = made on two devices
+    ours, reference = frames_of(two), frames_of(one_pass)
+    assert len(ours) == len(reference) == 60
+    assert min(psnr(a, b) for a, b in zip(ours, reference)) >= 35  # the same frames, encoded in parts or whole
