@@ -56,6 +56,14 @@ def test_scan_a_folder_and_a_frame_folder(tmp_path):
     assert [i for i, s in enumerate(scan.scores) if s.blurred] == [5, 6, 7]
 
 
+def test_scan_a_folder_named_relative_to_the_working_folder(tmp_path, monkeypatch):
+    shaky_clip(tmp_path / "clips" / "a.mp4", frames=25)
+    monkeypatch.chdir(tmp_path)
+    result = run_cli(["scan", "clips/", "--json", "-", "--no-estimate"])
+    assert result.exit_code == 0, result.stderr
+    assert [f["path"] for f in json.loads(result.stdout)["files"]] == ["a.mp4"]
+
+
 def test_scan_errors_are_one_line(tmp_path):
     assert_clean_error(run_cli(["scan", tmp_path / "missing.mp4"]), "input not found")
     (tmp_path / "bad.mp4").write_bytes(b"garbage")

@@ -70,7 +70,7 @@ def scan_command(input_path: Path, json_path: Path | None, plot_path: Path | Non
     kind, paths = scan_inputs(input_path)
     console = Console(stderr=True)
     scans = scan_files(paths, threshold, fps, kind=kind)
-    root = input_path if kind == FOLDER else None
+    root = input_path.resolve() if kind == FOLDER else None  # the folder's files are listed resolved
     meter = _meter(weights, device) if estimate and not all(s.error for s in scans) else None
     costs = {}
     if meter is not None:
