@@ -150,15 +150,16 @@ class _Flat:
         return padded[k: k + self.size]
 
 
-def _bins(flat: _Flat, luma: np.ndarray) -> np.ndarray:
-    """Which of DIRECTIONS each pixel's luma gradient points along (nearest of the four), flat int8."""
+def _bins(flat: _Flat, luma: np.ndarray, inside: np.ndarray) -> list[np.ndarray]:
+    """Per direction of DIRECTIONS, the pixels (flat, within ``inside``) whose luma gradient points along it
+    (the nearest of the four)."""
     gx = flat.at(luma, 0, 1) - flat.at(luma, 0, -1)
     gy = flat.at(luma, 1, 0) - flat.at(luma, -1, 0)
     ax, ay = np.abs(gx), np.abs(gy)
-    out = np.where(gx * gy > 0, 2, 3).astype(np.int8)
-    out[ay <= TAN_22_5 * ax] = 0
-    out[ax <= TAN_22_5 * ay] = 1
-    return out
+    across, along = ay <= TAN_22_5 * ax, ax <= TAN_22_5 * ay
+    diagonal = inside & ~across & ~along
+    rising = gx * gy > 0
+    return [inside & across, inside & along, diagonal & rising, diagonal & ~rising]
 
 
 def edge_widths(tiles: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,8 +171,7 @@ def edge_widths(tiles: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.nd
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
     flat = _Flat(tiles.shape)
     luma = flat.wrap(tiles)
-    bins = _bins(flat, luma)
-    inside = np.tile(inside.ravel(), n)
+    bins = _bins(flat, luma, np.tile(inside.ravel(), n))
     peak_floor = np.repeat((PEAK_NOISE * sigma).astype(np.float32), h * w)
     low, high = np.percentile(tiles[:, ::4, ::4], (1, 99))
     rise_floor = np.maximum(max(MIN_RISE, RISE_SHARE * float(high - low)), RISE_NOISE * sigma)
@@ -182,7 +182,7 @@ def edge_widths(tiles: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.nd
         central = flat.at(step, 0, 0) + flat.at(step, -dy, -dx)  # s(x + d) - s(x - d)
         a = np.abs(central)
         padded = flat.wrap(a)  # an edge's steepest point: a local maximum along d
-        peaks = (bins == k) & inside & (a >= peak_floor)
+        peaks = bins[k] & (a >= peak_floor)
         peaks &= (a >= flat.at(padded, -dy, -dx)) & (a > flat.at(padded, dy, dx))
         index = np.flatnonzero(peaks)
         if not index.size:
