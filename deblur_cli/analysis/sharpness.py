@@ -25,9 +25,8 @@ while soft edges that a picture has by nature (a shallow focus) sit above the
 percentile. The frame's width is its widest direction (motion blur is
 directional; defocus widens all). Per cell of a coarse grid the same is done
 with the median of fewer edges (:data:`CELL_EDGES`), for blur in a part of the
-frame. A frame or cell with
-too few edges (flat, dark) has no measure (NaN): it is neither sharp nor
-blurred. ``value`` and ``cells`` are sharpness, ``1 / width`` (px^-1: about
+frame. A frame or cell with too few edges (flat, dark) has no measure (NaN):
+it is neither sharp nor blurred. ``value`` and ``cells`` are sharpness, ``1 / width`` (px^-1: about
 0.5-1 sharp, 1/L for a blur path of L px), so higher is sharper.
 
 Cost: the grid's cells are windows read from the plane (:data:`MAX_ROWS` x
@@ -62,7 +61,6 @@ QUANTILE = 5  # percent: a direction's width is this percentile of its edges' wi
 MIN_EDGES = 24  # edges a direction needs across the frame to have a width
 CELL_EDGES = 6  # ...and within one cell
 CELL_QUANTILE = 50  # percent: a cell's few edges are judged by their median
-MIN_CELLS = 2  # cells with a measure a frame needs for its local judgement
 NOISE_QUANTILE = 20  # percent: the noise is read in the calmest cells (texture leaks into the estimate elsewhere)
 NOISE_BANDS, NOISE_BAND_CELLS = 4, 6  # cells are grouped by brightness into up to this many bands of at least 6
 NOISE_GAIN = math.sqrt(math.pi / 2.0) / 6.0  # Immerkaer: mean |second difference| -> sigma for white noise
