@@ -50,6 +50,15 @@ def test_motion_blur_lowers_the_measure_and_noise_does_not_hide_it():
     assert measure(noisy_blurred).noise > 4  # the noise is seen, and taken out
 
 
+def test_edges_read_as_wide_as_the_blur_path_whatever_their_contrast():
+    sharp = texture(W, H)
+    assert 1.0 / measure(sharp).value < 2.2  # a sharp edge: 1-2 px
+    for length, axis in ((3, 1), (5, 0)):
+        assert abs(1.0 / measure(box_blur(sharp, length, axis)).value - length) <= 0.5
+    faint = 128.0 + (sharp - 128.0) * 0.3  # a third of the contrast: the same widths
+    assert abs(1.0 / measure(faint).value - 1.0 / measure(sharp).value) < 0.3
+
+
 def test_flat_and_dark_frames_have_no_measure_and_are_not_blurred():
     flat = np.full((H, W), 128.0, np.float32) + np.random.default_rng(2).normal(0, 3, (H, W)).astype(np.float32)
     dark = np.clip(texture(W, H) * 0.03 + np.random.default_rng(3).normal(0, 2, (H, W)), 0, 255).astype(np.float32)

@@ -1,11 +1,14 @@
 """Is a frame blurred? Its sharpness (:mod:`.sharpness`) judged on its own and against its neighbours in time.
 
-A frame's sharpness depends on what it shows as much as on blur: a soft
-texture, a dark noisy shot, a lens that is never quite crisp. So a frame is
-judged twice and the worse judgement counts:
+A frame's sharpness is ``1 / the width of its edges`` (:mod:`.sharpness`):
+about 0.5-0.7 px^-1 when sharp, ``1 / L`` for a blur path of ``L`` px. It still
+depends a little on what a frame shows (a lens that is never quite crisp, a
+shallow focus), so a frame is judged twice and the worse judgement counts:
 
 - **on its own**, against :data:`PRIOR`, the sharpness of sharp footage
-  (``1 - sharpness / PRIOR``): footage blurred from start to end is found;
+  (``1 - sharpness / PRIOR``, i.e. ``1 - prior width / width``; at the default
+  threshold a frame whose edges are wider than ``1 / (0.6 PRIOR)``, about 2.5 px,
+  is blurred): footage blurred from start to end is found;
 - **against its neighbours**, against the sharpness most frames within
   :data:`WINDOW_S` of it reach (the :data:`REFERENCE_QUANTILE` percentile, so the
   file's own sharp frames set the bar whatever the blurred ones do): a shaky
@@ -14,9 +17,10 @@ judged twice and the worse judgement counts:
 
 The same is done per cell for blur in a part of the frame (a fast object on
 a still background): a cell is blurred when it has fallen below its own
-neighbours in time while it still shows the same thing (its coarse structure
+neighbours in time while it still shows the same thing (its luma variance
 is within :data:`SAME_CONTENT` of theirs: blur keeps it, a new object does
-not) and is below :data:`PRIOR`; the frame's local score is that of its
+not), scored by the lesser of its drop against them and against :data:`PRIOR`;
+the frame's local score is that of its
 :data:`LOCAL_SHARE`-th most blurred textured cell (at least :data:`LOCAL_CELLS`),
 so one odd cell does not count. ``kind`` says which judgement found the blur:
 ``global`` (the whole frame: camera shake) or ``local`` (a region: a moving
@@ -38,13 +42,13 @@ import numpy as np
 from .sharpness import FrameSharpness
 
 DEFAULT_THRESHOLD = 0.4  # score at and above which a frame counts as blurred
-PRIOR = 0.06  # the sharpness of sharp footage (a fine/coarse ratio, see .sharpness)
+PRIOR = 0.66  # the sharpness of sharp footage (1 / edge width in px: 1.5 px, see .sharpness)
 WINDOW_S = 2.0  # seconds each side: the neighbours a frame is compared with
 REFERENCE_QUANTILE = 75  # percent: the neighbours' bar (most of them reach it)
-LOCAL_SHARE = 0.06  # of a frame's textured cells: a region of some size, not a stray cell
+LOCAL_SHARE = 0.1  # of a frame's textured cells: a region of some size, not a stray cell
 LOCAL_CELLS = 2
-LOCAL_WEIGHT = 0.9  # local scores count a little less than whole-frame ones (a region may be soft by nature)
-SAME_CONTENT = 2.5  # a cell whose coarse structure changed by more than this factor shows something else now
+LOCAL_WEIGHT = 0.75  # local scores count less than whole-frame ones (a region may be soft by nature)
+SAME_CONTENT = 2.5  # a cell whose luma variance changed by more than this factor shows something else now
 
 GLOBAL, LOCAL = "global", "local"
 
@@ -80,10 +84,11 @@ def _reference(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 
 def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: float = DEFAULT_THRESHOLD,
-                 prior: float = PRIOR) -> list[FrameScore]:
+                 prior: float | None = None) -> list[FrameScore]:
     """Judge every frame of a shot or file, in order; ``rate``: frames per second (sets the window)."""
     if not measures:
         return []
+    prior = PRIOR if prior is None else prior
     reach = max(1, round(WINDOW_S * (rate if rate and math.isfinite(rate) else 30.0)))
     values = np.array([m.value for m in measures], np.float32)
     width = max(m.cells.size for m in measures)
@@ -107,7 +112,7 @@ def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: flo
             with np.errstate(invalid="ignore", divide="ignore"):
                 change = coarse[i] / _reference(coarse, lo, hi)
             same = (change < SAME_CONTENT) & (change > 1.0 / SAME_CONTENT)  # blur keeps the coarse structure
-            cell_scores = np.where(textured & same & (own > 0), np.nan_to_num(near, nan=0.0), 0.0)
+            cell_scores = np.where(textured & same, np.nan_to_num(np.minimum(own, near), nan=0.0), 0.0)
             k = max(LOCAL_CELLS, math.ceil(LOCAL_SHARE * textured.sum()))
             part = LOCAL_WEIGHT * float(np.sort(cell_scores)[-k])
         score = max(whole, part)

@@ -1,30 +1,40 @@
-"""How much fine detail a frame has, per cell and per direction, noise taken out: one frame on its own.
+"""How wide a frame's edges are, per cell and per direction: one frame on its own.
 
-Motion blur smears the picture along its path: detail finer than the path's
-length is gone in that direction (a 3 px path leaves a step edge a 3 px ramp),
-while detail across the path and coarser detail stay. Sensor noise and
-compression add fine detail of their own, in every direction and at every
-scale alike. So, per cell of a coarse grid and per direction (horizontal,
-vertical, both diagonals), the measure is the ratio of the fine-scale to the
-coarse-scale structure:
+Motion blur of a path ``L`` px long turns every step edge crossing the path
+into a ramp about ``L`` px wide; a sharp edge is 1-2 px wide whatever its
+contrast, and whatever the picture shows. So the measure is an edge *width*
+(scale-aware, largely independent of content and contrast), per direction
+``d`` (horizontal, vertical, both diagonals):
 
-    ratio_d = (D_d(1) - n) / (D_d(3) - n),   D_d(s) = mean (L(x) - L(x + s d))^2
+- an edge across ``d`` is a pixel whose luma gradient points along ``d``
+  (within 22.5 degrees) and whose central difference along ``d`` is a local
+  maximum along ``d``, above :data:`PEAK_NOISE` times the noise;
+- its width is its rise (the sum of the forward differences along ``d`` while
+  they keep the edge's sign, up to :data:`REACH` px each side; a step back
+  within :data:`RUN_NOISE` noise sigmas is noise) divided by its steepest step,
+  in px (a diagonal step is sqrt 2 px); edges whose rise is under
+  :data:`MIN_RISE` levels, :data:`RISE_SHARE` of the frame's range of luma or
+  :data:`RISE_NOISE` noise sigmas do not count (noise, JPEG block edges, soft
+  shading: the frame's clear edges are what blur shows on);
+- the luma is first smoothed across ``d`` only (3 taps), which calms noise
+  without widening an edge across ``d``.
 
-where ``L`` is luma in 8-bit levels and ``n = 2 sigma^2`` what white noise of
-spread ``sigma`` adds to every difference (estimated per frame from a second
-difference that straight edges and ramps do not answer, in the frame's calmest
-cells). A sharp step edge gives about 1/3, a 3 px blur along ``d`` about 1/6,
-a 5 px one about 1/9; noise, once taken out, moves neither. A cell's
-sharpness is its smallest ratio over the directions that have structure
-(the blur's direction is the one that lost its fine detail; a curved shake
-path lowers several). Cells without enough structure above the noise (flat
-sky, a wall, a dark shot: the texture mask) have no sharpness (NaN) and are
-ignored; the frame's sharpness is the median of its textured cells'.
+A direction's width is the :data:`QUANTILE` percentile of its edges' widths
+(at least :data:`MIN_EDGES` of them): blur widens the crispest edges too,
+while soft edges that a picture has by nature (a shallow focus) sit above the
+percentile. The frame's width is its widest direction (motion blur is
+directional; defocus widens all). Per cell of a coarse grid the same is done
+with the median of fewer edges (:data:`CELL_EDGES`), for blur in a part of the
+frame. A frame or cell with too few edges (flat, dark) has no measure (NaN):
+it is neither sharp nor blurred. ``value`` and ``cells`` are sharpness, ``1 / width`` (px^-1: about
+0.5-1 sharp, 1/L for a blur path of L px), so higher is sharper.
 
-Cost: the grid's cells are small windows read from the plane (at most
-:data:`MAX_ROWS` x :data:`MAX_COLS` of :data:`TILE` px), so a frame costs the
-same whatever its resolution; frames above ~1080 lines are averaged down by
-a whole factor first (:func:`.luma.reduction`), inside the windows only.
+Cost: the grid's cells are windows read from the plane (:data:`MAX_ROWS` x
+:data:`MAX_COLS` of :data:`TILE` px plus a margin where they cover a small
+frame; :data:`SAMPLE_ROWS` x :data:`SAMPLE_COLS` samples of a bigger one), so a
+frame costs about the same whatever its resolution; frames above ~1080 lines are
+averaged down by a whole factor of at most :data:`MAX_REDUCTION` first, inside
+the windows only (a 3 px blur at 1080p is still 1.5 px there).
 """
 
 from __future__ import annotations
@@ -36,70 +46,71 @@ import numpy as np
 
 from .luma import block_mean, reduction
 
-TILE = 32  # px (after reduction): the side of a cell's window
-MIN_TILE = 12
+TILE = 32  # px (after reduction): the side of a cell
 MAX_ROWS, MAX_COLS = 6, 10  # cells at most; small frames get fewer (their windows then cover them)
-COARSE = 8  # px: the coarse scale (longer than the blurs that matter, so they leave it nearly whole)
-TEXTURE = 12.0  # levels^2: coarse structure (noise taken out) below this is a flat cell
-TEXTURE_NOISE = 3.0  # ...or below this many times the noise's own share
-DIRECTION_SHARE = 0.2  # a direction counts when its coarse structure is at least this share of the cell's largest
+SAMPLE_ROWS, SAMPLE_COLS = 3, 6  # ...and frames these do not cover get this many (a fixed cost per frame)
+MAX_REDUCTION = 2  # frames are averaged down by at most this (blur paths must keep their length in px)
+REACH = 6  # px each side of an edge's steepest point that its ramp is followed
+MARGIN = REACH + 2  # px of context around each cell's window
+PEAK_NOISE = 3.0  # an edge's steepest central difference must reach this many noise sigmas
+MIN_RISE = 12.0  # levels: an edge's rise at least this...
+RISE_SHARE = 0.35  # ...and at least this share of the frame's range of luma (1st to 99th percentile)
+RISE_NOISE = 9.0  # ...and at least this many noise sigmas
+RUN_NOISE = 1.0  # a ramp is followed until a step goes back by more than this many noise sigmas
+QUANTILE = 5  # percent: a direction's width is this percentile of its edges' widths
+MIN_EDGES = 24  # edges a direction needs across the frame to have a width
+CELL_EDGES = 6  # ...and within one cell
+CELL_QUANTILE = 50  # percent: a cell's few edges are judged by their median
 NOISE_QUANTILE = 20  # percent: the noise is read in the calmest cells (texture leaks into the estimate elsewhere)
 NOISE_BANDS, NOISE_BAND_CELLS = 4, 6  # cells are grouped by brightness into up to this many bands of at least 6
-MIN_CELLS = 2  # textured cells a frame needs to have a sharpness at all
 NOISE_GAIN = math.sqrt(math.pi / 2.0) / 6.0  # Immerkaer: mean |second difference| -> sigma for white noise
+DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))  # (dy, dx): horizontal, vertical, both diagonals
+TAN_22_5 = math.tan(math.pi / 8)
 
 
 @dataclass(frozen=True)
 class FrameSharpness:
-    """One frame's measure: per cell (row-major over ``grid``) and overall; NaN where there is no structure."""
+    """One frame's measure: sharpness (1 / edge width, px^-1) per cell (row-major over ``grid``) and overall."""
 
-    cells: np.ndarray  # (rows * cols,) float32 ratios in [0, 1], NaN for flat cells
+    cells: np.ndarray  # (rows * cols,) float32, NaN for cells with too few edges
     grid: tuple[int, int]
     noise: float  # sigma, 8-bit levels
-    textured: int  # cells with structure
-    coarse: np.ndarray | None = None  # (rows * cols,) each cell's largest coarse structure (levels^2): what it shows
+    textured: int  # cells with a measure
+    coarse: np.ndarray | None = None  # (rows * cols,) each cell's luma variance (levels^2): what it shows
+    overall: float = float("nan")  # the whole frame's sharpness (NaN: too few edges)
+    edges: int = 0  # edges measured across the frame
 
     @property
     def value(self) -> float:
-        """The median of the textured cells (NaN when fewer than MIN_CELLS are textured)."""
-        if self.textured < MIN_CELLS:
-            return float("nan")
-        return float(np.nanmedian(self.cells))
+        """The frame's sharpness: 1 / the width of its widest direction's edges (NaN: nothing to judge)."""
+        return self.overall
 
 
 def layout(height: int, width: int) -> tuple[int, int, int]:
-    """(rows, cols, window side) for a (reduced) frame of ``height`` x ``width``."""
+    """(rows, cols, cell side) for a (reduced) frame of ``height`` x ``width``."""
     rows = min(MAX_ROWS, max(1, height // TILE))
     cols = min(MAX_COLS, max(1, width // TILE))
+    if rows * TILE < height or cols * TILE < width:  # the cells are samples of a bigger frame: fewer of them
+        rows, cols = min(rows, SAMPLE_ROWS), min(cols, SAMPLE_COLS)
     side = max(min(TILE, height // rows, width // cols), 1)
     return rows, cols, side
 
 
-def windows(plane: np.ndarray, factor: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
-    """The grid's windows of a luma ``plane`` (any numeric type) as (cells, side, side) float32; and the grid."""
-    factor = factor or reduction(*plane.shape[:2])
+def windows(plane: np.ndarray, factor: int = 0, margin: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
+    """The grid's windows (each cell plus ``margin`` px around it, kept inside the frame) of a luma ``plane``
+    (any numeric type) as (cells, side, side) float32; and the grid."""
+    factor = factor or min(reduction(*plane.shape[:2]), MAX_REDUCTION)
     height, width = plane.shape[0] // factor, plane.shape[1] // factor
     rows, cols, side = layout(height, width)
-    ys = [min(max(round((i + 0.5) * height / rows - side / 2), 0), height - side) for i in range(rows)]
-    xs = [min(max(round((j + 0.5) * width / cols - side / 2), 0), width - side) for j in range(cols)]
-    span = side * factor
-    stack = np.stack([plane[y * factor: y * factor + span, x * factor: x * factor + span] for y in ys for x in xs])
+    span = max(min(side + 2 * margin, height, width), 1)
+    ys = [min(max(round((i + 0.5) * height / rows - span / 2), 0), height - span) for i in range(rows)]
+    xs = [min(max(round((j + 0.5) * width / cols - span / 2), 0), width - span) for j in range(cols)]
+    full = span * factor
+    stack = np.stack([plane[y * factor: y * factor + full, x * factor: x * factor + full] for y in ys for x in xs])
     stack = stack.astype(np.float32, copy=False)
     if factor > 1:
         stack = block_mean(stack, factor)
     return stack, (rows, cols)
-
-
-def directional_energy(tiles: np.ndarray, step: int) -> np.ndarray:
-    """(cells, 4): mean squared difference at ``step`` px, horizontally, vertically and along both diagonals."""
-    s = step
-    pairs = ((tiles[:, :, s:], tiles[:, :, :-s]), (tiles[:, s:, :], tiles[:, :-s, :]),
-             (tiles[:, s:, s:], tiles[:, :-s, :-s]), (tiles[:, s:, :-s], tiles[:, :-s, s:]))
-    out = np.empty((tiles.shape[0], 4), np.float32)
-    for k, (a, b) in enumerate(pairs):
-        d = a - b
-        out[:, k] = np.einsum("nij,nij->n", d, d) / d[0].size
-    return out
 
 
 def noise_sigma(tiles: np.ndarray) -> np.ndarray:
@@ -117,20 +128,119 @@ def noise_sigma(tiles: np.ndarray) -> np.ndarray:
     return out
 
 
+class _Flat:
+    """Arrays of (cells, h, w) kept flat with a zero border, so a shift by (dy, dx) is a view, not a copy
+    (a shift wraps from one row or cell into the next only within MARGIN of a window's border, which no
+    edge reads)."""
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        self.size, self.w = int(np.prod(shape)), shape[2]
+        self.pad = (MARGIN + 2) * (self.w + 1)
+
+    def wrap(self, a: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.size + 2 * self.pad, np.float32)
+        out[self.pad: self.pad + self.size] = a.ravel()
+        return out
+
+    def at(self, padded: np.ndarray, dy: int, dx: int) -> np.ndarray:
+        """``out[y, x] = a[y + dy, x + dx]``, flat."""
+        k = self.pad + dy * self.w + dx
+        return padded[k: k + self.size]
+
+
+def _bins(flat: _Flat, luma: np.ndarray, inside: np.ndarray) -> list[np.ndarray]:
+    """Per direction of DIRECTIONS, the pixels (flat, within ``inside``) whose luma gradient points along it
+    (the nearest of the four)."""
+    gx = flat.at(luma, 0, 1) - flat.at(luma, 0, -1)
+    gy = flat.at(luma, 1, 0) - flat.at(luma, -1, 0)
+    ax, ay = np.abs(gx), np.abs(gy)
+    across, along = ay <= TAN_22_5 * ax, ax <= TAN_22_5 * ay
+    diagonal = inside & ~across & ~along
+    rising = gx * gy > 0
+    return [inside & across, inside & along, diagonal & rising, diagonal & ~rising]
+
+
+def edge_widths(tiles: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every strong edge's (cell, direction, width in px) in ``tiles`` (cells, h, w); ``sigma``: noise per cell."""
+    n, h, w = tiles.shape
+    inside = np.zeros((h, w), bool)
+    inside[MARGIN: h - MARGIN, MARGIN: w - MARGIN] = True
+    if not inside.any():
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+    flat = _Flat(tiles.shape)
+    luma = flat.wrap(tiles)
+    bins = _bins(flat, luma, np.tile(inside.ravel(), n))
+    peak_floor = np.repeat((PEAK_NOISE * sigma).astype(np.float32), h * w)
+    low, high = np.percentile(tiles[:, ::4, ::4], (1, 99))
+    rise_floor = np.maximum(max(MIN_RISE, RISE_SHARE * float(high - low)), RISE_NOISE * sigma)
+    cells, dirs, widths = [], [], []
+    for k, (dy, dx) in enumerate(DIRECTIONS):
+        smooth = flat.wrap((flat.at(luma, dx, -dy) + 2.0 * flat.at(luma, 0, 0) + flat.at(luma, -dx, dy)) * 0.25)
+        step = flat.wrap(flat.at(smooth, dy, dx) - flat.at(smooth, 0, 0))  # step[x] = s(x + d) - s(x): across d
+        central = flat.at(step, 0, 0) + flat.at(step, -dy, -dx)  # s(x + d) - s(x - d)
+        a = np.abs(central)
+        padded = flat.wrap(a)  # an edge's steepest point: a local maximum along d
+        peaks = bins[k] & (a >= peak_floor)
+        peaks &= (a >= flat.at(padded, -dy, -dx)) & (a > flat.at(padded, dy, dx))
+        index = np.flatnonzero(peaks)
+        if not index.size:
+            continue
+        offset = dy * w + dx
+        sign = np.sign(central[index])
+        rise = np.zeros(index.size, np.float32)
+        top = np.zeros(index.size, np.float32)
+        tolerance = -RUN_NOISE * sigma[index // (h * w)]
+        for direction, first in ((1, 0), (-1, -1)):  # forward from step[x], back from step[x - d]
+            alive = np.ones(index.size, bool)
+            for j in range(REACH):
+                v = step[flat.pad + index + (first + direction * j) * offset] * sign
+                alive &= v > tolerance
+                v = np.where(alive, v, 0.0)
+                rise += v
+                top = np.maximum(top, v)
+        cell = index // (h * w)
+        keep = (rise >= rise_floor[cell]) & (top > 0)
+        cells.append(cell[keep])
+        dirs.append(np.full(int(keep.sum()), k))
+        widths.append(rise[keep] / top[keep] * math.hypot(dy, dx))
+    if not cells:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
+    return np.concatenate(cells), np.concatenate(dirs), np.concatenate(widths).astype(np.float32)
+
+
+def group_quantile(groups: np.ndarray, values: np.ndarray, count: int, minimum: int, q: float) -> np.ndarray:
+    """The ``q`` percentile of ``values`` per group 0..count-1 (NaN for groups under ``minimum`` values)."""
+    out = np.full(count, np.nan, np.float32)
+    if not values.size:
+        return out
+    order = np.lexsort((values, groups))
+    sizes = np.bincount(groups, minlength=count)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    enough = sizes >= max(minimum, 1)
+    pick = starts[enough] + np.floor((sizes[enough] - 1) * q / 100.0).astype(np.int64)
+    out[enough] = values[order][pick]
+    return out
+
+
 def measure(plane: np.ndarray, factor: int = 0) -> FrameSharpness:
     """The sharpness of a frame's luma ``plane`` (H, W) in 8-bit levels (uint8, or float; see :mod:`.luma`).
 
-    ``factor``: average down by this much first (0: by :func:`.luma.reduction` of the plane's size).
+    ``factor``: average down by this much first (0: by :func:`.luma.reduction` of the plane's size, at most
+    MAX_REDUCTION).
     """
-    tiles, grid = windows(plane, factor)
+    tiles, grid = windows(plane, factor, MARGIN)
     sigma = noise_sigma(tiles)
-    floor = (2.0 * sigma * sigma)[:, None]
-    fine = directional_energy(tiles, 1) - floor
-    coarse = directional_energy(tiles, COARSE) - floor
-    strongest = coarse.max(axis=1)
-    textured = strongest >= np.maximum(TEXTURE, TEXTURE_NOISE * floor[:, 0])
-    useful = (coarse >= DIRECTION_SHARE * strongest[:, None]) & (coarse > 0)
-    ratio = np.where(useful, np.clip(fine, 0.0, None) / np.where(useful, coarse, 1.0), np.inf)
-    cells = np.clip(ratio.min(axis=1), 0.0, 1.0).astype(np.float32)
-    cells[~textured] = np.nan
-    return FrameSharpness(cells, grid, float(np.median(sigma)), int(textured.sum()), strongest.astype(np.float32))
+    cell, direction, width = edge_widths(tiles, sigma)
+    n = tiles.shape[0]
+    frame = group_quantile(direction, width, len(DIRECTIONS), MIN_EDGES, QUANTILE)
+    per_cell = group_quantile(cell * len(DIRECTIONS) + direction, width, n * len(DIRECTIONS), CELL_EDGES,
+                              CELL_QUANTILE)
+    per_cell = per_cell.reshape(n, len(DIRECTIONS))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        widest = np.where(np.isfinite(per_cell).any(axis=1), np.nanmax(np.nan_to_num(per_cell, nan=-1.0), axis=1),
+                          np.nan)
+        cells = (1.0 / widest).astype(np.float32)
+        overall = float(1.0 / np.nanmax(frame)) if np.isfinite(frame).any() else float("nan")
+    coarse = tiles.var(axis=(1, 2)).astype(np.float32)
+    return FrameSharpness(cells, grid, float(np.median(sigma)), int(np.isfinite(cells).sum()), coarse, overall,
+                          int(width.size))
