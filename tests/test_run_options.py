@@ -351,7 +351,7 @@ def test_json_report_for_a_folder_and_for_a_failed_file(tmp_path, cli_args):
     assert report["totals"]["stages"]["model"] == done["stages"]["model"] > 0  # the only file done (test_stages.py)
     assert report["totals"] | {"seconds": 0, "stages": None} == {
         "planned": 3, "files": 3, "done": 1, "copied": 0, "skipped": 1, "failed": 1, "interrupted_files": 0,
-        "frames": 3, "seconds": 0, "scene_cuts": 0, "interrupted": False, "stages": None}
+        "frames": 3, "restored_frames": 3, "seconds": 0, "scene_cuts": 0, "interrupted": False, "stages": None}
 
     result = run_cli([videos / "bad.mp4", "-o", out / "bad.mp4", "--json", tmp_path / "one.json", *cli_args])
     assert_clean_error(result, "not a readable video file")

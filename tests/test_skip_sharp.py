@@ -3,6 +3,7 @@ sharp files of a folder are copied stream for stream; with segments, resume and 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 
@@ -10,17 +11,20 @@ import numpy as np
 import pytest
 
 from deblur_cli.errors import Interrupted
+from deblur_cli.inference.strength import StrengthEngine
 from deblur_cli.io.images import read_frame
 from deblur_cli.pipeline import skipping
 from deblur_cli.pipeline.batch import COPIED, Job, run_files
 from deblur_cli.pipeline.journal import JOURNAL_NAME, Journal, work_folder
 from deblur_cli.pipeline.options import VideoOptions
+from deblur_cli.pipeline.report import build_report
 from deblur_cli.pipeline.skipping import PASS, RESTORE, WARM, SkipPlan, plan_skip, spans_from
 from deblur_cli.pipeline.video import deblur_video
 from tests.blurgen import shaky_content
 from tests.clipgen import decode_video, make_clip, payloads
 from tests.cliutil import read_report, run_cli
 from tests.test_pipeline import IdentityEngine
+from tests.test_strength import FakeEngine
 
 SIZE = (128, 80)
 SHAKY = set(range(20, 30))
@@ -144,3 +148,59 @@ def test_segments_resume_with_the_recorded_plan_and_devices_share_them(tmp_path,
     ours, reference = frames_of(two), frames_of(one_pass)
     assert len(ours) == len(reference) == 60
     assert min(psnr(a, b) for a, b in zip(ours, reference)) >= 35  # the same frames, encoded in parts or whole
+
+
+class ByLevel(StrengthEngine):
+    """A stand-in whose strength for each frame is the frame's own mean level (0..1), known from the input alone."""
+
+    def __init__(self):
+        super().__init__(FakeEngine(), 0.5)
+
+    def step(self, frame):
+        self.strength = float(frame.float().mean())
+        return super().step(frame)
+
+
+def ramp(index, width, height):
+    return np.full((height, width, 3), 20 + 3 * index, np.uint8)  # each frame a level of its own
+
+
+@pytest.mark.parametrize("segment", [0, 0.5])
+def test_reported_strength_is_over_the_restored_frames_of_every_stretch(tmp_path, segment):
+    """Two blurred stretches of different strengths: the mean over both, frame-weighted, warm-up frames left out
+    (one pass, and in parts from the journal alike); ``restored`` counts the frames written from the network."""
+    src = make_clip(tmp_path / "ramp.mp4", size=SIZE, frames=60, fps=25, content=ramp,
+                    params="keyint=12:min-keyint=12:scenecut=0")
+    pts, time_base = decode_video(src)[:2]
+    times = [float(p * time_base) for p in pts]
+    plan = spans_from(times, [i in (10, 11, 12) or 36 <= i < 46 for i in range(60)], 0.04)
+    modes = [plan.mode(t) for t in times]
+    levels = [(20 + 3 * i) / 255 for i in range(60)]  # as ramp() made them
+    restored = [lv for lv, m in zip(levels, modes) if m == RESTORE]
+    through = [lv for lv, m in zip(levels, modes) if m != PASS]  # warm-up frames too
+    expected = sum(restored) / len(restored)
+    assert len(restored) == 7 + 14 and abs(sum(through) / len(through) - expected) > 0.05
+    assert abs(sum(restored[7:]) / 14 - expected) > 0.05  # the last stretch alone is another figure
+    options = VideoOptions(skip_sharp=True, skip_plan=plan, segment=segment, scene_cuts=False)
+    [outcome] = run_files([Job(src, tmp_path / "out.mp4")], lambda device: ByLevel(), ["cpu"], options)
+    assert outcome.status == "done" and outcome.frames == 60 and outcome.restored == 21
+    assert outcome.strength == pytest.approx(expected, abs=2e-3)
+    record = build_report([outcome], planned=1)
+    assert record["files"][0]["restored_frames"] == 21 and record["totals"]["restored_frames"] == 21
+
+
+def test_summary_says_how_many_frames_the_network_restored(tmp_path):
+    from rich.console import Console
+
+    from deblur_cli.cli.report import print_file_result, print_summary
+    from deblur_cli.pipeline.batch import FileOutcome
+
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    done = FileOutcome(tmp_path / "a.mp4", tmp_path / "o/a.mp4", "done", 60, 2.0, 30.0, restored=21)
+    copied = FileOutcome(tmp_path / "b.mp4", tmp_path / "o/b.mp4", COPIED, 40, 0.1, 400.0)
+    print_file_result(done, console)
+    print_summary([done, copied], console, root=tmp_path)
+    lines = console.file.getvalue().splitlines()
+    assert "60 frames (21 restored by the network) in 2.0 s" in lines[0]
+    assert lines[1].startswith("done: a.mp4: 60 frames (21 restored by the network), 30.0 fps")
+    assert lines[-1].endswith("; the network restored 21 of 100 frames")

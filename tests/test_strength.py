@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from deblur_cli.errors import OptionError
 from deblur_cli.inference.build import build_engine
 from deblur_cli.inference.streaming import to_float
-from deblur_cli.inference.strength import AUTO, StrengthEngine, parse_strength
+from deblur_cli.inference.strength import AUTO, RestoredTally, StrengthEngine, parse_strength
 from deblur_cli.inference.weightmap import CAUTIOUS, STANDARD, TemporalSmoother, gaussian_blur, grid_size, weight_grid
 from deblur_cli.io.images import encode_png, list_frames, read_frame
 from deblur_cli.pipeline.compare import MAP_LABELS, compose
@@ -339,17 +339,21 @@ def test_compare_map_follows_the_auto_map_frame_by_frame(tmp_path, sequence):
     assert orange[0] < orange[2] < orange[1]
 
 
-def test_mean_strength_after_leaves_out_the_warm_up_frames():
-    """A segment's warm-up frames are restored but not written: its reported strength leaves them out."""
+def test_the_tally_counts_only_the_frames_it_is_told_were_written():
+    """A run's warm-up frames are restored but not written: the tally leaves them out, across restore calls."""
     sharp = texture(5)
     frames = [to_array(motion_blur(sharp))] * 2 + [to_array(sharp)] * 3  # two blurred, then sharp
     engine = StrengthEngine(FakeEngine(lambda frame: sharp.clone()))  # a perfect deblurrer
-    list(engine.restore(frames))
-    every, written = engine.mean_strength, engine.mean_strength_after(2)
-    assert written < every  # the two blurred warm-up frames carried most of the weight
-    assert engine.mean_strength_after(0) == every
-    assert engine.mean_strength_after(5) is None  # nothing written
-    assert written == pytest.approx((every * 5 - sum(float(w) for w in engine._first[:2])) / 3)
+    tally, weights = RestoredTally(engine), []
+    for _ in range(2):  # two stretches, each its own restore() call
+        for index, _ in enumerate(engine.restore(frames)):
+            weights.append(float(engine.shown_strength()))
+            if index >= 2:
+                tally.count()
+    every = engine.mean_strength  # of the last call alone, warm-up frames included
+    assert tally.frames == 6 and tally.strength < every  # the blurred warm-up frames carried most of the weight
+    assert tally.strength == pytest.approx(sum(weights[2:5] + weights[7:]) / 6)
+    assert RestoredTally(engine).strength is None and RestoredTally(FakeEngine()).strength is None
 
 
 def test_segments_with_auto_strength_match_one_pass(tmp_path, random_weights):

@@ -42,6 +42,12 @@ def _cuts(n: int) -> str:
     return f"{n} scene cut{'' if n == 1 else 's'}"
 
 
+def _restored(outcome: FileOutcome) -> str:
+    """``" (14 restored by the network)"``, where --skip-sharp passed frames by; else nothing."""
+    skipped = outcome.status == "done" and outcome.restored < outcome.frames
+    return f" ({outcome.restored} restored by the network)" if skipped else ""
+
+
 def print_file_result(outcome: FileOutcome, console: Console, *, quiet: bool = False) -> None:
     """Warnings always reach stderr; the result line only without ``--quiet``."""
     for warning in outcome.warnings:
@@ -51,13 +57,13 @@ def print_file_result(outcome: FileOutcome, console: Console, *, quiet: bool = F
                      f"({outcome.frames} frames, no network)")
     elif not quiet:
         frames = f"; frames in {shown(outcome.frames_out)}" if outcome.frames_out else ""
-        say(console, f"wrote {shown(outcome.output)}: {outcome.frames} frames in {outcome.seconds:.1f} s "
-                     f"({outcome.fps:.1f} fps), {_cuts(len(outcome.cuts))}{frames}")
+        say(console, f"wrote {shown(outcome.output)}: {outcome.frames} frames{_restored(outcome)} "
+                     f"in {outcome.seconds:.1f} s ({outcome.fps:.1f} fps), {_cuts(len(outcome.cuts))}{frames}")
 
 
 def _details(outcome: FileOutcome) -> str:
     if outcome.status in ("done", "sharp (copied)"):
-        text = f"{outcome.frames} frames, {outcome.fps:.1f} fps, {_cuts(len(outcome.cuts))}"
+        text = f"{outcome.frames} frames{_restored(outcome)}, {outcome.fps:.1f} fps, {_cuts(len(outcome.cuts))}"
         return text + "".join(f"; warning: {shown(w)}" for w in outcome.warnings)
     if outcome.status == "interrupted":
         return f"stopped after {outcome.frames} frames; {shown(outcome.error)}"
@@ -86,7 +92,7 @@ def print_summary(outcomes: list[FileOutcome], console: Console, *, root: Path |
             table.add_row(
                 escape(relative(outcome.input, root)),
                 f"[{STATUS_STYLE[outcome.status]}]{outcome.status}[/]",
-                str(outcome.frames) if done or outcome.status == "interrupted" else "",
+                f"{outcome.frames}{_restored(outcome)}" if done or outcome.status == "interrupted" else "",
                 f"{outcome.fps:.1f}" if done else "",
                 str(len(outcome.cuts)) if done else "",
                 escape(shown(outcome.error or "; ".join(outcome.warnings))),
@@ -98,8 +104,11 @@ def print_summary(outcomes: list[FileOutcome], console: Console, *, root: Path |
     cuts = sum(len(o.cuts) for o in outcomes)
     stopped = f", {counts['interrupted']} interrupted" if counts["interrupted"] else ""
     copied = f", {counts['sharp (copied)']} sharp (copied)" if counts["sharp (copied)"] else ""
+    written = [o for o in outcomes if o.status in ("done", "sharp (copied)")]
+    frames, restored = sum(o.frames for o in written), sum(o.restored for o in written)
+    saved = f"; the network restored {restored} of {frames} frames" if restored < frames else ""
     say(console, f"{counts['done']} done{copied}, {counts['skipped']} skipped, {counts['failed']} failed{stopped}; "
-                 f"{_cuts(cuts)}")
+                 f"{_cuts(cuts)}{saved}")
 
 
 def stage_rows(outcomes: list[FileOutcome]) -> tuple[list[tuple[str, str, float, float, float]], str]:

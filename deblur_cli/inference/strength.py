@@ -15,8 +15,10 @@ forgotten at :meth:`~StrengthEngine.reset` (a new clip or a scene cut).
 
 What was applied is kept for reporting: :attr:`StrengthEngine.mean_strength`
 (the mean weight over the frames of the last :meth:`~StrengthEngine.restore`
-call, i.e. of one file) and :meth:`StrengthEngine.weight_map` (the map of the
-frame ``restore`` yielded last, for ``--compare map``).
+call), :meth:`StrengthEngine.weight_map` (the map of the frame ``restore``
+yielded last, for ``--compare map``) and :class:`RestoredTally`, with which a
+run counts the frames whose restoration it writes (warm-up frames and frames
+passed by ``--skip-sharp`` left out, over every ``restore`` call of the file).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from .streaming import StepEngine, restore_array, stream_arrays
 from .weightmap import MAP_SETTINGS, STANDARD, MapSettings, TemporalSmoother, upsample, weight_grid
 
 AUTO = "auto"
-FIRST_KEPT = 256  # per-frame weights kept from the start of a restore() call: a segment's warm-up frames
 Strength = Union[float, str]  # a number in [0, 1] or "auto"
 
 
@@ -82,11 +83,10 @@ class StrengthEngine:
         self.strength = parse_strength(strength)
         self.settings = settings or map_settings_for(getattr(inner, "weights", None))
         self.smoother = TemporalSmoother()
-        self._maps: deque = deque()  # (grid or weight, height, width) of the frames stepped, not yet yielded
+        self._maps: deque = deque()  # (grid or weight, height, width, mean) of the frames stepped, not yielded
         self._shown: tuple | None = None  # the same for the frame yielded last
         self._total = torch.zeros((), dtype=torch.float32, device=inner.device)
         self._frames = 0
-        self._first: list = []  # mean weight of each of the first FIRST_KEPT frames (device scalars or floats)
 
     @property
     def device(self) -> torch.device:
@@ -131,9 +131,7 @@ class StrengthEngine:
         mean = weight.mean() if isinstance(weight, torch.Tensor) else weight
         self._total += mean
         self._frames += 1
-        if len(self._first) < FIRST_KEPT:
-            self._first.append(mean)
-        self._maps.append((weight, height, width))
+        self._maps.append((weight, height, width, mean))
         while len(self._maps) > 2:  # frames stepped without restore(): only the latest matters
             self._maps.popleft()
 
@@ -148,7 +146,6 @@ class StrengthEngine:
         """Blended frames for a stream of (H, W, 3) uint8/uint16 RGB frames; one call is one file for the figures."""
         self._total.zero_()
         self._frames = 0
-        self._first.clear()
         self._maps.clear()
         for out in stream_arrays(self, frames):
             self._shown = self._maps.popleft()  # frames come back in the order they were stepped
@@ -157,30 +154,43 @@ class StrengthEngine:
     @property
     def mean_strength(self) -> float | None:
         """The mean weight applied over the frames of the last ``restore`` call (None before any frame)."""
-        return self.mean_strength_after(0)
+        return float(self._total) / self._frames if self._frames else None
 
-    def mean_strength_after(self, skipped: int) -> float | None:
-        """The same over the frames after the first ``skipped`` (a segment's warm-up frames, not written).
-
-        Exact for up to :data:`FIRST_KEPT` skipped frames; beyond that the rest of the skipped frames count.
-        """
-        skipped = min(skipped, len(self._first), self._frames)
-        frames = self._frames - skipped
-        if frames <= 0:
-            return None
-        return (float(self._total) - sum(float(w) for w in self._first[:skipped])) / frames
+    def shown_strength(self) -> torch.Tensor | float | None:
+        """The mean weight of the frame returned last (a device scalar under ``auto``: read it when needed)."""
+        return None if self._shown is None else self._shown[3]
 
     def weight_map(self) -> np.ndarray | None:
         """The weights of the frame returned last, (H, W) float32 in [0, 1]; None before any frame."""
         if self._shown is None:
             return None
-        weight, height, width = self._shown
+        weight, height, width, _ = self._shown
         if not isinstance(weight, torch.Tensor):
             return np.full((height, width), weight, dtype=np.float32)
         return upsample(weight[:1], height, width)[0, 0].float().cpu().numpy()
 
 
-def written_strength(engine: object, skipped: int = 0) -> float | None:
-    """The mean strength ``engine`` wrote in its last ``restore`` call, leaving out the first ``skipped`` frames
-    (a segment's warm-up); None for an engine that writes the network's output as it is."""
-    return engine.mean_strength_after(skipped) if isinstance(engine, StrengthEngine) else None
+class RestoredTally:
+    """The frames of a run whose restoration is written, and the mean strength over them.
+
+    The run calls :meth:`count` for each such frame as ``engine`` returns it:
+    not for warm-up frames (a segment's, or those before a ``--skip-sharp``
+    stretch) nor frames that pass the network by, and over every ``restore``
+    call of the file. The weights stay on the device until :attr:`strength` is read.
+    """
+
+    def __init__(self, engine: object) -> None:
+        self.engine = engine if isinstance(engine, StrengthEngine) else None
+        self.frames = 0
+        self._total: torch.Tensor | float = 0.0
+
+    def count(self) -> None:
+        """The frame ``engine`` returned last is written."""
+        self.frames += 1
+        if self.engine is not None:
+            self._total = self._total + self.engine.shown_strength()
+
+    @property
+    def strength(self) -> float | None:
+        """The mean strength written (None: no frame, or an engine that writes the network's output as it is)."""
+        return float(self._total) / self.frames if self.engine is not None and self.frames else None

@@ -65,7 +65,8 @@ class FileOutcome:
     frames_out: Path | None = None
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (VideoResult.stages)
     colour: str = ""  # the colour path: "cpu" or "device" (VideoResult.colour)
-    strength: float | None = None  # mean weight of the restoration written (see VideoResult.strength)
+    strength: float | None = None  # mean weight over the restored frames (see VideoResult.strength)
+    restored: int = 0  # frames written from the network's output (VideoResult.restored)
     exception: DeblurError | None = field(default=None, repr=False, compare=False)  # what a lone input re-raises
 
     @classmethod
@@ -74,7 +75,8 @@ class FileOutcome:
         status = COPIED if result.copied else "done"
         return cls(input, output, status, result.frames, result.seconds, result.fps, device,
                    warnings=list(result.warnings), cuts=list(result.cuts), frames_out=result.frames_out,
-                   stages=dict(result.stages), colour=result.colour, strength=result.strength)
+                   stages=dict(result.stages), colour=result.colour, strength=result.strength,
+                   restored=result.restored)
 
 
 def is_video_name(path: Path) -> bool:

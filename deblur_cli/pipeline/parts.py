@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable
 
 from ..inference.engine import Engine
-from ..inference.strength import written_strength
 from ..inference.timing import StageTimes
 from ..io.atomic import atomic_output
 from ..io.concat import part_plan
@@ -30,7 +29,7 @@ from .outputs import attach_sink, for_sink
 from .reading import CPU, DEVICE, decoded_frames, plane_layouts
 from .scenecut import SceneCutDetector
 from .segments import Segment
-from .stages import Outputs, Stages
+from .stages import RESTORE, WARM, Outputs, Stages
 
 SEEK_MARGINS_S = (0.0, 1.0, 4.0, 16.0, 64.0)  # tried in turn when a container seeks past the warm-up's start
 
@@ -60,10 +59,11 @@ class PartResult:
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (not kept in the journal)
     colour: str = CPU  # the colour path (pipeline.reading)
     strength: float | None = None  # mean weight of the restoration written (VideoResult.strength)
+    restored: int = 0  # frames written from the network's output (VideoResult.restored)
 
     def as_record(self, file: str) -> dict:
         return {"file": file, "sha256": self.sha256, "frames": self.frames, "cuts": self.cuts,
-                "warnings": self.warnings, "strength": self.strength}
+                "warnings": self.warnings, "strength": self.strength, "restored": self.restored}
 
 
 class _PartOutputs:
@@ -79,6 +79,16 @@ class _PartOutputs:
             return
         self.sink.write(for_sink(shown), pts, time_base)
         self.written += 1
+
+
+def _warm_before(first: Fraction | None, select: Callable[[int | None, Fraction | None], str] | None):
+    """The frames' modes in a part: before ``first`` (the segment's warm-up, never written) a frame that would be
+    restored is a warm-up frame, so that only the written frames count as restored (``--skip-sharp``: ``select``)."""
+    def mode(pts: int | None, time_base: Fraction | None) -> str:
+        chosen = RESTORE if select is None else select(pts, time_base)
+        early = first is not None and pts is not None and time_base and pts * time_base < first - EPSILON
+        return WARM if early and chosen == RESTORE else chosen
+    return mode
 
 
 def _seek_to_warmup(source: VideoSource, target: Fraction) -> None:
@@ -114,8 +124,8 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
                 engine.reset()
                 stages = Stages(frames, engine, out, detector=SceneCutDetector() if options.scene_cuts else None,
                                 compose=composer(options.compare, engine, labels=False) if options.compare else None,
-                                times=times,
-                                select=options.skip_plan.selector(job.shift) if options.skip_plan else None)
+                                times=times, select=_warm_before(first, options.skip_plan.selector(job.shift)
+                                                                 if options.skip_plan else None))
                 progress = None if on_frame is None else (lambda _: on_frame(outputs.written))
                 result = stages.run(progress, cancel)
             except BaseException:
@@ -125,5 +135,5 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
         warnings += [note for note in notes if note]
     cuts = [c - outputs.skipped for c in result.cuts if c >= outputs.skipped]
     return PartResult(segment.index, outputs.written, sha256_file(job.part), time.perf_counter() - started,
-                      cuts, warnings, result.stages, CPU if layouts is None else DEVICE,
-                      written_strength(engine, outputs.skipped))
+                      cuts, warnings, result.stages, CPU if layouts is None else DEVICE, result.strength,
+                      result.restored)

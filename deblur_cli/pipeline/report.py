@@ -8,7 +8,10 @@ reached are not listed; ``totals.planned`` counts them. The path ``-`` writes
 the report to standard output instead. ``stages`` (per file and summed in the
 totals) are the seconds each stage took and each thread waited
 (:mod:`deblur_cli.inference.timing`), ``colour_path`` where colour was
-converted (``cpu`` or ``device``: :mod:`.reading`).
+converted (``cpu`` or ``device``: :mod:`.reading`). ``restored_frames``: of
+``frames``, those written from the network's output (fewer with
+``--skip-sharp``: passed and copied frames are not); ``strength`` is the
+mean strength over those restored frames alone.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def outcome_record(outcome: FileOutcome) -> dict[str, Any]:
         "output": str(outcome.output),
         "status": outcome.status,
         "frames": outcome.frames,
+        "restored_frames": outcome.restored,
         "fps": round(outcome.fps, 3),
         "seconds": round(outcome.seconds, 3),
         "scene_cuts": len(outcome.cuts),
@@ -63,6 +67,7 @@ def build_report(outcomes: list[FileOutcome], *, planned: int, interrupted: bool
         "failed": counts["failed"],
         "interrupted_files": counts["interrupted"],
         "frames": sum(o.frames for o in outcomes),
+        "restored_frames": sum(o.restored for o in outcomes),
         "seconds": round(sum(o.seconds for o in outcomes), 3),
         "scene_cuts": sum(len(o.cuts) for o in outcomes),
         "interrupted": interrupted,

@@ -172,16 +172,23 @@ class SplitVideo:
         fps = self.frames_made / seconds if seconds > 0 else 0.0
         return VideoResult(self.input, self.output, offset, seconds, fps, warnings, cuts,
                            stages=self.times.as_dict(), colour=",".join(sorted(self.colours)) or CPU,
-                           strength=mean_strength(self.journal.parts.values()))
+                           strength=mean_strength(self.journal.parts.values()),
+                           restored=sum(restored_frames(r) for r in self.journal.parts.values()))
 
     def release(self) -> None:
         """Leave the work folder (and its parts) for a later run, unlocked."""
         jr.release_lock(self.folder)
 
 
+def restored_frames(record: dict) -> int:
+    """The frames of a part's journal record written from the network (a record from before they were counted:
+    all its frames)."""
+    return record.get("restored", record["frames"])
+
+
 def mean_strength(records) -> float | None:
-    """The frame-weighted mean strength of parts' journal records (None when no part has one)."""
-    weighted = [(r["strength"], r["frames"]) for r in records if r.get("strength") is not None and r["frames"]]
+    """The mean strength of parts' journal records, weighted by their restored frames (None when none has one)."""
+    weighted = [(r["strength"], restored_frames(r)) for r in records if r.get("strength") is not None]
     frames = sum(n for _, n in weighted)
     return sum(s * n for s, n in weighted) / frames if frames else None
 

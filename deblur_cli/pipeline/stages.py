@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import Interrupted, OutputError, exit_code_of, stopped_by
 from ..inference.engine import Engine
 from ..inference.frames import Frame
+from ..inference.strength import RestoredTally
 from ..inference.timing import StageTimes, collecting
 from ..io.probe import describe_error
 from .scenecut import SceneCutDetector
@@ -64,6 +65,8 @@ class StageResult:
     frames: int = 0
     cuts: list[int] = field(default_factory=list)  # indices of the frames that start a new shot
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (inference.timing.STAGES)
+    restored: int = 0  # frames written from the engine's output (not warm-up frames, not passed ones)
+    strength: float | None = None  # the mean strength over those (engines with a strength, else None)
 
 
 class _Stopped(Exception):
@@ -103,9 +106,12 @@ class Stages:
                  select: Callable[[int | None, Fraction | None], str] | None = None) -> None:
         self.frames, self.engine, self.outputs = frames, engine, outputs
         self.detector, self.compose = detector, compose
-        self.select = select  # --skip-sharp: "pass", "warm" or "restore" per frame (pipeline.skipping)
+        # "pass", "warm" (through the engine, the input written, e.g. --skip-sharp's or a segment's warm-up) or
+        # "restore" per frame (pipeline.skipping); each run of frames that are not passed starts with a reset
+        self.select = select
         self.times = times if times is not None else StageTimes()  # the frames' producer may add colour_in
         self.result = StageResult()
+        self.tally = RestoredTally(engine)
         self.stop = threading.Event()
         self.decoded: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
         self.restored: queue.Queue = queue.Queue(maxsize=QUEUE_SIZE)
@@ -211,6 +217,8 @@ class Stages:
             while (array := self._timed_next(results, "engine")) is not _END:
                 original, pts, time_base, mode = pending.popleft()
                 written = original if mode == WARM else array  # a warm-up frame is written as it came
+                if mode == RESTORE:
+                    self.tally.count()
                 self._put(self.restored, (written, self._shown(original, written), pts, time_base),
                           "wait_restore_out")
 
@@ -281,5 +289,6 @@ class Stages:
             # Wait for every worker, even through another Ctrl-C: the outputs must not be closed under them.
             late = wait_all(self.workers, POLL_S)
             self.result.stages = self._settle_times()
+            self.result.restored, self.result.strength = self.tally.frames, self.tally.strength
             if late is not None:
                 raise late

@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 from ..errors import Interrupted, exit_code_of, stopped_by
 from ..inference.engine import Engine
-from ..inference.strength import written_strength
 from ..inference.timing import StageTimes
 from ..io.passthrough import Window
 from ..io.probe import VideoFacts
@@ -48,7 +47,8 @@ class VideoResult:
     frames_out: Path | None = None  # the folder of restored PNG frames, when asked for
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (inference.timing.STAGES)
     colour: str = CPU  # where colour was converted: "cpu" (swscale) or "device" (pipeline.reading)
-    strength: float | None = None  # mean weight of the restoration written (engines with a strength, else None)
+    strength: float | None = None  # mean weight over the restored frames (engines with a strength, else None)
+    restored: int = 0  # frames written from the network's output (--skip-sharp: fewer than ``frames``)
     copied: bool = False  # --skip-sharp found it sharp: its streams were copied as they are (pipeline.skipping)
 
 
@@ -175,7 +175,7 @@ def _deblur(run: RunSpec, on_start, on_frame, cancel, started: float) -> VideoRe
     seconds = time.perf_counter() - started
     return VideoResult(run.input, run.output, result.frames, seconds,
                        result.frames / seconds if seconds > 0 else 0.0, warnings, result.cuts, run.frames_out,
-                       result.stages, CPU if layouts is None else DEVICE, written_strength(run.engine))
+                       result.stages, CPU if layouts is None else DEVICE, result.strength, result.restored)
 
 
 __all__ = ["VideoResult", "VideoOptions", "deblur_video", "open_source", "QUEUE_SIZE"]
