@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from deblur_cli.analysis.stretches import MIN_STRETCH_FRAMES, counted, stretches
 from deblur_cli.io.images import encode_png
 from deblur_cli.pipeline.scan import scan_file
 from tests.blurgen import shaky_content
@@ -107,3 +108,13 @@ def test_plot_draws_a_png_per_file(tmp_path):
     for name in ("a.mp4.png", "sub/b.mkv.png"):
         assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert_clean_error(run_cli(["scan", folder, "--plot", tmp_path / "one.png", "--no-estimate"]), "folder")
+
+
+def test_a_stray_flag_is_not_a_stretch_but_two_frames_are():
+    """analysis.stretches' one rule: joined across short gaps, a stretch counts from MIN_STRETCH_FRAMES frames."""
+    times = [i / 10 for i in range(40)]
+    flags = [i in (5, 20, 21, 30, 32) for i in range(40)]  # 30 and 32 join across a gap of one frame (0.1 s)
+    assert MIN_STRETCH_FRAMES == 2
+    assert counted(times, flags, 0.1) == [i in (20, 21, 30, 32) for i in range(40)]
+    found = stretches(times, flags, [0.5] * 40, ["global"] * 40, 0.1)
+    assert [(s.first, s.last) for s in found] == [(20, 21), (30, 32)]

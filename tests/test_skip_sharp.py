@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import math
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,11 +15,13 @@ import pytest
 from deblur_cli.errors import Interrupted
 from deblur_cli.inference.strength import StrengthEngine
 from deblur_cli.io.images import read_frame
+from deblur_cli.pipeline import scan as scan_module
 from deblur_cli.pipeline import skipping
 from deblur_cli.pipeline.batch import COPIED, Job, run_files
 from deblur_cli.pipeline.journal import JOURNAL_NAME, Journal, work_folder
 from deblur_cli.pipeline.options import VideoOptions
 from deblur_cli.pipeline.report import build_report
+from deblur_cli.pipeline.scan import FileScan
 from deblur_cli.pipeline.skipping import PASS, RESTORE, WARM, SkipPlan, plan_skip, spans_from
 from deblur_cli.pipeline.video import deblur_video
 from tests.blurgen import shaky_content
@@ -204,3 +208,25 @@ def test_summary_says_how_many_frames_the_network_restored(tmp_path):
     assert "60 frames (21 restored by the network) in 2.0 s" in lines[0]
     assert lines[1].startswith("done: a.mp4: 60 frames (21 restored by the network), 30.0 fps")
     assert lines[-1].endswith("; the network restored 21 of 100 frames")
+
+
+def judged(flagged: set[int], frames: int = 50, rate: float = 25.0):
+    """A stand-in for scan_file (the detector is a black box here): frames in ``flagged`` judged blurred."""
+    def scan_file(path, *args, **kwargs):
+        scores = [SimpleNamespace(score=0.9 if i in flagged else 0.1, blurred=i in flagged,
+                                  kind="global" if i in flagged else "") for i in range(frames)]
+        return FileScan(Path(path), SIZE[0], SIZE[1], rate, [i / rate for i in range(frames)], scores)
+    return scan_file
+
+
+@pytest.mark.parametrize("flagged, status", [({20}, COPIED), ({20, 21, 22}, "done")])
+def test_a_stray_flagged_frame_leaves_a_file_sharp_and_a_stretch_does_not(tmp_path, monkeypatch, flagged, status):
+    """One rule (analysis.stretches) for scan's share and run's plan: a stretch under MIN_STRETCH_FRAMES is sharp."""
+    monkeypatch.setattr(scan_module, "scan_file", judged(flagged))
+    src = clip(tmp_path / "in" / "a.mp4", blurred=set())
+    scan = scan_module.scan_file(src)
+    assert (scan.blurred_fraction == 0 and scan.stretches == []) == (status == COPIED)
+    [outcome] = run_files([Job(src, tmp_path / "out" / "a.mp4")], lambda device: Memory(), ["cpu"],
+                          VideoOptions(skip_sharp=True))
+    assert outcome.status == status
+    assert outcome.restored == (0 if status == COPIED else 3 + 2 * skipping.PAD)

@@ -86,9 +86,9 @@ def plot_scan(scan: FileScan, path: Path) -> None:
         axis = figure.add_subplot(grid[0, k])
         axis.imshow(thumb.astype(np.uint8) if thumb.dtype != np.uint8 else thumb)
         axis.set_axis_off()
-        score = scan.scores[index]
-        axis.set_title(f"{scan.times[index]:.1f} s: {score.score:.2f}" + (f" {score.kind}" if score.blurred else ""),
-                       fontsize=9, color="tab:red" if score.blurred else "black")
+        score, blurred = scan.scores[index], scan.blurred[index]
+        axis.set_title(f"{scan.times[index]:.1f} s: {score.score:.2f}" + (f" {score.kind}" if blurred else ""),
+                       fontsize=9, color="tab:red" if blurred else "black")
     curve = figure.add_subplot(grid[1, :])
     times = np.array(scan.times)
     curve.plot(times, [s.score for s in scan.scores], color="tab:blue", linewidth=1.2, label="blur score")

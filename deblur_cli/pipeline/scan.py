@@ -18,9 +18,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..analysis import DEFAULT_THRESHOLD, BlurDetector, FrameScore, Stretch, blurred_fraction, per_second, stretches
+from ..analysis import DEFAULT_THRESHOLD, BlurDetector, FrameScore, Stretch
 from ..analysis.luma import levels, rgb_luma
 from ..analysis.sharpness import measure
+from ..analysis.stretches import blurred_fraction, counted, per_second, stretches
 from ..errors import DeblurError, first_line
 from ..io.colour import frame_luma
 from ..io.sequence import DEFAULT_FPS, FrameSequence
@@ -54,8 +55,14 @@ class FileScan:
         return (self.times[-1] - self.times[0] + self.step) if self.times else 0.0
 
     @property
-    def blurred(self) -> list[bool]:
+    def flagged(self) -> list[bool]:
+        """Each frame as the detector judged it on its own."""
         return [s.blurred for s in self.scores]
+
+    @property
+    def blurred(self) -> list[bool]:
+        """Each frame as the file is judged: a flag outside a counted stretch reads as sharp (analysis.stretches)."""
+        return counted(self.times, self.flagged, self.step)
 
     @property
     def stretches(self) -> list[Stretch]:

@@ -11,8 +11,10 @@ blurred stretches into a :class:`SkipPlan`: spans of source time, each
   segment's warm-up does, but the input is written (as at ``--strength 0``);
 - ``pass``: everything else is written as it was decoded, without the network.
 
-A file with no stretch at all is sharp: a folder run copies it stream for
-stream (:mod:`deblur_cli.io.remux`). The plan is plain data (it pickles for
+The stretches are the scan's counted ones (:mod:`deblur_cli.analysis.stretches`:
+a stray flagged frame is no stretch), so ``scan`` and the plan agree. A file
+with no stretch at all is sharp: it is copied stream for stream
+(:mod:`deblur_cli.io.remux`). The plan is plain data (it pickles for
 Ray) and goes to the journal of a segmented run (:meth:`SkipPlan.as_record`),
 so a resumed run makes the same choice.
 """
