@@ -214,6 +214,10 @@ def skip(args) -> dict:
             seconds[name] = time.perf_counter() - started
             statuses = sorted({o.status for o in summary.outcomes})
             print(f"{name}: {seconds[name]:.1f} s ({', '.join(statuses)})", flush=True)
+            for o in summary.outcomes:  # the rest of the total: weights, engine, what precedes each file
+                print(f"  {o.input.name}: {o.status}, {o.seconds:.2f} s, {o.restored} of {o.frames} frames restored, "
+                      f"model {o.stages.get('model', 0.0):.2f} s", flush=True)
+            print(f"  outside the files' own time: {seconds[name] - sum(o.seconds for o in summary.outcomes):.2f} s")
         figures = {"time_ratio": seconds["skip"] / seconds["plain"], "psnr": {}, "identical": {}}
         for path in sorted(clips.iterdir()):
             plain, ours = work / "plain" / path.name, work / "skip" / path.name

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -230,3 +231,43 @@ def test_a_stray_flagged_frame_leaves_a_file_sharp_and_a_stretch_does_not(tmp_pa
                           VideoOptions(skip_sharp=True))
     assert outcome.status == status
     assert outcome.restored == (0 if status == COPIED else 3 + 2 * skipping.PAD)
+
+
+def test_sharp_files_are_scanned_once_and_copied_without_an_engine(tmp_path, monkeypatch):
+    """A sharp file, long (segmented) or short, costs one scan and a copy: no engine is built for it, and a long
+    blurred one is scanned once too (the plan goes to its parts)."""
+    scans = []
+    stand_in = judged(set(range(30, 40)), frames=60)
+
+    def scan_file(path, *args, **kwargs):
+        scans.append(Path(path).name)
+        result = stand_in(path)
+        if "sharp" in path.name:
+            result.scores = [SimpleNamespace(score=0.1, blurred=False, kind="") for _ in result.scores]
+        return result
+
+    monkeypatch.setattr(scan_module, "scan_file", scan_file)
+    src = tmp_path / "in"
+    for name in ("sharp-long.mp4", "sharp-short.mp4", "shaky-long.mp4"):
+        clip(src / name, frames=60, blurred=set(), params="keyint=12:min-keyint=12:scenecut=0")
+    options = VideoOptions(skip_sharp=True, segment=0.5)
+    sharp = [Job(src / n, tmp_path / "out" / n) for n in ("sharp-long.mp4", "sharp-short.mp4")]
+    outcomes = run_files(sharp, lambda device: pytest.fail("no engine for sharp files"), ["cpu"], options)
+    assert [o.status for o in outcomes] == [COPIED, COPIED] and scans == ["sharp-long.mp4", "sharp-short.mp4"]
+    scans.clear()
+    [outcome] = run_files([Job(src / "shaky-long.mp4", tmp_path / "out" / "shaky.mp4")], lambda device: Memory(),
+                          ["cpu"], options)
+    assert outcome.status == "done" and outcome.restored == 14 and scans == ["shaky-long.mp4"]
+
+
+def test_a_part_runs_only_the_warm_up_of_the_stretch_it_starts_in():
+    """Before a part's first written frame, the tail of an earlier stretch passes (nothing written would use it)."""
+    from deblur_cli.pipeline.parts import _modes
+
+    tb = Fraction(1, 25)
+    plan = SkipPlan(((16 / 25, 24 / 25, 32 / 25),))  # warm-up 16-23, restored 24-31
+    after = _modes(Fraction(36, 25), plan, Fraction(0))  # a part written from frame 36
+    inside = _modes(Fraction(26, 25), plan, Fraction(0))  # a part written from frame 26, within the stretch
+    assert {after(i, tb) for i in range(28, 36)} == {PASS}
+    assert [inside(i, tb) for i in (15, 16, 23, 25, 26, 31, 32)] == [PASS, WARM, WARM, WARM, RESTORE, RESTORE, PASS]
+    assert _modes(Fraction(26, 25), None, Fraction(0))(20, tb) == WARM  # without a plan: the segment's warm-up

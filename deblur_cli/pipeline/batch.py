@@ -29,6 +29,7 @@ from ..inference.engine import Engine
 from .distribute import Board, PartItem, SplitFile, device_names, fail, join, make_item_part
 from .options import VideoOptions
 from .progress import NULL_REPORTER, Reporter
+from .skipping import copy_if_sharp
 from .split import SplitVideo, engine_identity
 from .video import VideoResult, deblur_video
 from .workers import Worker, wait_all
@@ -198,13 +199,18 @@ def run_files(
                 reporter.skipped(src.name)
                 continue
             try:
+                file_options, copied = copy_if_sharp(src, dst, options, frames_out)  # a sharp file needs no engine
+                if copied is not None:
+                    board.settle()
+                    done(index, copied, str(device))
+                    continue
                 if engine is None:
                     engine = make_engine(device)
                     if cancel.is_set():
                         board.settle()
                         return  # stopped while the engine was being built: this file was never started
                 split = None if frames_out is not None else \
-                    SplitVideo.prepare(src, dst, options, engine_identity(engine))
+                    SplitVideo.prepare(src, dst, file_options, engine_identity(engine))
             except Exception as exc:
                 board.settle()
                 if failed(index, exc, str(device)):
@@ -219,7 +225,7 @@ def run_files(
             board.settle()
             try:
                 with reporter.file(src.name) as bar:
-                    result = deblur_video(src, dst, engine, replace(options, segment=0), frames_out=frames_out,
+                    result = deblur_video(src, dst, engine, replace(file_options, segment=0), frames_out=frames_out,
                                           cancel=cancel, on_start=bar.on_start, on_frame=bar.on_frame)
                 done(index, result, str(device))
             except Exception as exc:

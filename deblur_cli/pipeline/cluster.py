@@ -26,6 +26,7 @@ from .batch import FileOutcome, Job, _interrupted_message
 from .options import EngineOptions, VideoOptions
 from .parts import PartJob, PartResult, make_part
 from .progress import NULL_REPORTER, Reporter
+from .skipping import copy_if_sharp
 from .split import SplitVideo
 
 MAX_RETRIES = 3  # runs of a task whose worker process or node was lost
@@ -152,14 +153,18 @@ class _Driver:
                                                error="output exists (use --overwrite)")
             self.reporter.skipped(job.input.name)
             return
-        try:
+        try:  # --skip-sharp: planned here once; a sharp file is copied here, no task (nor engine) needed
+            options, copied = copy_if_sharp(job.input, job.output, self.options, job.frames_out)
+            if copied is not None:
+                self._done(index, copied, "driver")
+                return
             split = None if job.frames_out is not None else \
-                SplitVideo.prepare(job.input, job.output, self.options, self.identity)
+                SplitVideo.prepare(job.input, job.output, options, self.identity)
         except DeblurError as exc:
             self._failed(index, exc)
             return
         if split is None:
-            self.waiting[self.file_task.remote(job, self.engine_options, self.options)] = (index, None)
+            self.waiting[self.file_task.remote(job, self.engine_options, options)] = (index, None)
             return
         self.splits[index], self.devices[index] = split, set()
         for part in split.pending:

@@ -29,7 +29,7 @@ from .outputs import attach_sink, for_sink
 from .reading import CPU, DEVICE, decoded_frames, plane_layouts
 from .scenecut import SceneCutDetector
 from .segments import Segment
-from .stages import RESTORE, WARM, Outputs, Stages
+from .stages import PASS, RESTORE, WARM, Outputs, Stages
 
 SEEK_MARGINS_S = (0.0, 1.0, 4.0, 16.0, 64.0)  # tried in turn when a container seeks past the warm-up's start
 
@@ -81,13 +81,21 @@ class _PartOutputs:
         self.written += 1
 
 
-def _warm_before(first: Fraction | None, select: Callable[[int | None, Fraction | None], str] | None):
-    """The frames' modes in a part: before ``first`` (the segment's warm-up, never written) a frame that would be
-    restored is a warm-up frame, so that only the written frames count as restored (``--skip-sharp``: ``select``)."""
+def _modes(first: Fraction | None, plan, shift: Fraction):
+    """What becomes of each frame of a part. Before ``first`` (the segment's warm-up, never written) a frame that
+    would be restored is a warm-up frame, so only written frames count as restored. With ``--skip-sharp``'s
+    ``plan``, only the warm-up of the stretch the part starts in goes through the network there: the tail of an
+    earlier stretch before ``first`` would rebuild a recurrence that nothing written uses, so it passes."""
+    select = None if plan is None else plan.selector(shift)
+    live = None if plan is None or first is None else plan.span_at(float(first + shift))
+
     def mode(pts: int | None, time_base: Fraction | None) -> str:
         chosen = RESTORE if select is None else select(pts, time_base)
-        early = first is not None and pts is not None and time_base and pts * time_base < first - EPSILON
-        return WARM if early and chosen == RESTORE else chosen
+        if first is None or chosen == PASS or pts is None or not time_base or pts * time_base >= first - EPSILON:
+            return chosen
+        if plan is not None and (live is None or float(pts * time_base + shift) < live[0] - EPSILON):
+            return PASS
+        return WARM
     return mode
 
 
@@ -124,8 +132,7 @@ def make_part(job: PartJob, engine: Engine, *, cancel=None,
                 engine.reset()
                 stages = Stages(frames, engine, out, detector=SceneCutDetector() if options.scene_cuts else None,
                                 compose=composer(options.compare, engine, labels=False) if options.compare else None,
-                                times=times, select=_warm_before(first, options.skip_plan.selector(job.shift)
-                                                                 if options.skip_plan else None))
+                                times=times, select=_modes(first, options.skip_plan, job.shift))
                 progress = None if on_frame is None else (lambda _: on_frame(outputs.written))
                 result = stages.run(progress, cancel)
             except BaseException:

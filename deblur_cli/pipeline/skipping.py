@@ -48,19 +48,21 @@ class SkipPlan:
         """What becomes of the frame shown at ``seconds`` (None: a frame without a timestamp is restored)."""
         if seconds is None:
             return RESTORE
-        at = bisect.bisect_right([s[0] for s in self.spans], seconds + EPSILON) - 1
-        if at < 0:
+        span = self.span_at(seconds)
+        if span is None:
             return PASS
-        warm_from, restore_from, restore_to = self.spans[at]
-        if seconds < restore_from - EPSILON:
-            return WARM
-        return RESTORE if seconds < restore_to - EPSILON else PASS
+        return WARM if seconds < span[1] - EPSILON else RESTORE
 
     def selector(self, shift: Fraction = Fraction(0)) -> Callable[[int | None, Fraction | None], str]:
         """``mode`` of a frame by its (pts, time_base) as the read side gives them (moved ``shift`` s earlier)."""
         def select(pts: int | None, time_base: Fraction | None) -> str:
             return self.mode(None if pts is None or not time_base else float(pts * time_base + shift))
         return select
+
+    def span_at(self, seconds: float) -> tuple[float, float, float] | None:
+        """The span whose frames (warm-up or restored) include the one shown at ``seconds``; None: it passes."""
+        at = bisect.bisect_right([s[0] for s in self.spans], seconds + EPSILON) - 1
+        return self.spans[at] if at >= 0 and seconds < self.spans[at][2] - EPSILON else None
 
     def restored_seconds(self) -> float:
         return sum(to - start for _, start, to in self.spans)
@@ -106,12 +108,25 @@ def plan_skip(path: Path, fps: float | str = 30.0) -> SkipPlan:
     return spans_from(times, scan.blurred, scan.step)
 
 
-def with_plan(input_path: Path, options, recorded: list | None = None):
-    """``options`` carrying the file's plan: the one given, else the ``recorded`` one (a journal's), else a scan."""
+def recorded_plan(input_path: Path, output_path: Path) -> list | None:
+    """The plan in the journal of an earlier segmented run from this very input into ``output_path`` (or None)."""
+    from . import journal as jr
+
+    folder = jr.work_folder(output_path)
+    found = jr.Journal.read(folder / jr.JOURNAL_NAME) if (folder / jr.JOURNAL_NAME).exists() else None
+    if isinstance(found, jr.Journal) and found.identity == jr.input_identity(input_path):
+        return found.settings.get("skip plan")
+    return None
+
+
+def with_plan(input_path: Path, output_path: Path, options):
+    """``options`` carrying the file's plan (as given without ``skip_sharp`` or with a plan already): the plan of an
+    earlier run's journal when this run resumes it, so it makes the same choice, else a scan. Once per file."""
     from dataclasses import replace
 
-    if options.skip_plan is not None:
+    if not options.skip_sharp or options.skip_plan is not None:
         return options
+    recorded = recorded_plan(input_path, output_path) if options.resume and options.segment > 0 else None
     plan = SkipPlan.from_record(recorded) if recorded is not None else plan_skip(input_path, options.fps)
     return replace(options, skip_plan=plan)
 
@@ -124,18 +139,28 @@ def copyable(input_path: Path, output_path: Path, options, frames_out: Path | No
             and can_remux(input_path, output_path))
 
 
-def copy_sharp(run) -> int | None:
-    """Copy ``run``'s input to its output when its plan finds it sharp and it may be copied: the video packets
-    written; None to restore it instead (not sharp, or the container would not take a stream as it is)."""
+def copy_if_sharp(input_path: Path, output_path: Path, options, frames_out: Path | None = None):
+    """``--skip-sharp``, first of all (no engine is needed yet): the options carrying the file's plan
+    (:func:`with_plan`), and the result of copying the file as it is when the plan finds it sharp and it may be
+    copied; None to restore it instead (not sharp, or the container would not take a stream as it is)."""
+    import time
+
     from ..errors import OutputError
     from ..io.atomic import check_output
     from ..io.remux import remux
+    from .video import VideoResult
 
-    options = run.options
-    if not options.skip_plan.sharp or not copyable(run.input, run.output, options, run.frames_out):
-        return None
-    check_output(run.input, run.output, options.overwrite)
+    if not options.skip_sharp:
+        return options, None
+    started = time.perf_counter()
+    options = with_plan(input_path, output_path, options)
+    if not options.skip_plan.sharp or not copyable(input_path, output_path, options, frames_out):
+        return options, None
+    check_output(input_path, output_path, options.overwrite)
     try:
-        return remux(run.input, run.output)
+        copied = remux(input_path, output_path)
     except OutputError:
-        return None  # written the ordinary way instead (every frame passes the network by)
+        return options, None  # written the ordinary way instead (every frame passes the network by)
+    seconds = time.perf_counter() - started
+    return options, VideoResult(input_path, output_path, copied, seconds, copied / seconds if seconds > 0 else 0.0,
+                                copied=True)

@@ -107,8 +107,8 @@ class SplitVideo:
         if len(segments) < 2:
             return None
         folder = jr.work_folder(output)
-        if options.skip_sharp:  # the plan of an earlier run of the same command is kept, so it resumes alike
-            options = with_plan(input, options, _recorded_plan(folder, input) if options.resume else None)
+        if options.skip_sharp:  # the plan is made once per file, before this (skipping.copy_if_sharp)
+            options = with_plan(input, output, options)
             if options.skip_plan.sharp and copyable(input, output, options):
                 return None  # copied as it is (deblur_video)
         plan = planned.encoder
@@ -237,14 +237,6 @@ def _open_folder(folder: Path, wanted: jr.Journal, resume: bool) -> tuple[jr.Jou
             remove_quietly(path)  # parts of another run, damaged parts, temporaries of a killed one
     jr.save(folder, state)
     return state, notes
-
-
-def _recorded_plan(folder: Path, input: Path) -> list | None:
-    """The ``--skip-sharp`` plan in the journal of an earlier run from this very input (None: none there)."""
-    found = jr.Journal.read(folder / jr.JOURNAL_NAME) if (folder / jr.JOURNAL_NAME).exists() else None
-    if isinstance(found, jr.Journal) and found.identity == jr.input_identity(input):
-        return found.settings.get("skip plan")
-    return None
 
 
 def _verifies(path: Path, record: dict) -> bool:

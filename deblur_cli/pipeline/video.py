@@ -116,23 +116,21 @@ def deblur_video(
     """
     options = with_settings(options, VideoOptions, settings)
     frames_folder = None if frames_out is None else Path(frames_out)
-    run = RunSpec(Path(input_path), Path(output_path), engine, options, frames_folder)
     started = time.perf_counter()
     try:
+        if options.skip_sharp:  # planned once, first: a sharp file is copied, the rest carry the plan
+            from .skipping import copy_if_sharp
+
+            options, copied = copy_if_sharp(Path(input_path), Path(output_path), options, frames_folder)
+            if copied is not None:
+                return copied
+        run = RunSpec(Path(input_path), Path(output_path), engine, options, frames_folder)
         if frames_out is None:  # a long video goes in resumable segments (pipeline.split); a short one as below
             from .split import SplitVideo, engine_identity, run_in_parts
 
             split = SplitVideo.prepare(run.input, run.output, options, engine_identity(engine))
             if split is not None:
                 return run_in_parts(split, engine, on_start, on_frame, cancel)
-        if options.skip_sharp:
-            from .skipping import copy_sharp, with_plan
-
-            run = replace(run, options=with_plan(run.input, options))
-            if (copied := copy_sharp(run)) is not None:
-                seconds = time.perf_counter() - started
-                return VideoResult(run.input, run.output, copied, seconds, copied / seconds if seconds > 0 else 0.0,
-                                   copied=True)
         return _deblur(run, on_start, on_frame, cancel, started)
     except KeyboardInterrupt as exc:  # before or after the frames (which Stages reports itself)
         raise Interrupted(f"{stopped_by(exc)}; partial output removed", exit_code=exit_code_of(exc),
