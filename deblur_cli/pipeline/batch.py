@@ -11,6 +11,7 @@ runs through the same code, so both report alike.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -199,7 +200,9 @@ def run_files(
                 reporter.skipped(src.name)
                 continue
             try:
+                planning = time.perf_counter()
                 file_options, copied = copy_if_sharp(src, dst, options, frames_out)  # a sharp file needs no engine
+                planning = time.perf_counter() - planning
                 if copied is not None:
                     board.settle()
                     done(index, copied, str(device))
@@ -227,7 +230,7 @@ def run_files(
                 with reporter.file(src.name) as bar:
                     result = deblur_video(src, dst, engine, replace(file_options, segment=0), frames_out=frames_out,
                                           cancel=cancel, on_start=bar.on_start, on_frame=bar.on_frame)
-                done(index, result, str(device))
+                done(index, result.after(planning), str(device))
             except Exception as exc:
                 if failed(index, exc, str(device)):
                     return

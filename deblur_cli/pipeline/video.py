@@ -51,6 +51,11 @@ class VideoResult:
     restored: int = 0  # frames written from the network's output (--skip-sharp: fewer than ``frames``)
     copied: bool = False  # --skip-sharp found it sharp: its streams were copied as they are (pipeline.skipping)
 
+    def after(self, seconds: float) -> "VideoResult":
+        """The same result with ``seconds`` spent on the file before it counted too (--skip-sharp's scan)."""
+        total = self.seconds + seconds
+        return replace(self, seconds=total, fps=self.frames / total if total > 0 else 0.0)
+
 
 def open_source(path: Path, fps: float | str = DEFAULT_FPS) -> VideoSource | FrameSequence:
     """A folder is an image sequence, anything else a video file."""
