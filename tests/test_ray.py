@@ -70,3 +70,21 @@ def test_a_driver_resumes_and_a_task_whose_worker_dies_is_retried(tmp_path, rand
     assert outcome.status == "done" and outcome.frames == 75 and outcome.cuts == [CUT_AT]
     assert times(dst)[0] == times(src)[0] and packet_bytes(dst) == packet_bytes(src)
     assert not work_folder(dst).exists()
+
+
+def test_skip_sharp_plans_on_the_driver_and_copies_sharp_files_there(tmp_path, random_weights, crash_requests,
+                                                                    monkeypatch):
+    """The driver scans each file once: a sharp one is copied there (no task), the others' tasks get its plan
+    (they do not scan again: the stand-in judgement below exists only in this process)."""
+    from deblur_cli.pipeline import scan as scan_module
+    from tests.test_skip_sharp import clip, judged
+
+    stand_ins = {"sharp.mp4": judged(set()), "shaky.mp4": judged({20, 21, 22})}
+    monkeypatch.setattr(scan_module, "scan_file", lambda path, *a, **k: stand_ins[path.name](path))
+    src = tmp_path / "in"
+    for name in stand_ins:
+        clip(src / name, blurred=set())
+    summary = deblur_path(src, tmp_path / "out", weights=random_weights, skip_sharp=True, ray="local")
+    by_name = {o.input.name: o for o in summary.outcomes}
+    assert by_name["sharp.mp4"].status == "sharp (copied)" and by_name["sharp.mp4"].device == "ray:driver"
+    assert by_name["shaky.mp4"].status == "done" and by_name["shaky.mp4"].restored == 7
