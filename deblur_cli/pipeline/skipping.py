@@ -16,7 +16,9 @@ a stray flagged frame is no stretch), so ``scan`` and the plan agree. A file
 with no stretch at all is sharp: it is copied stream for stream
 (:mod:`deblur_cli.io.remux`). The plan is plain data (it pickles for
 Ray) and goes to the journal of a segmented run (:meth:`SkipPlan.as_record`),
-so a resumed run makes the same choice.
+so a resumed run makes the same choice. It is made once per file, first of all
+(:func:`copy_if_sharp`, before any engine is built: a sharp file needs none),
+and travels in the options to the one-pass run or to the segments.
 """
 
 from __future__ import annotations
