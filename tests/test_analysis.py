@@ -8,6 +8,7 @@ import numpy as np
 
 from deblur_cli.analysis import BlurDetector, blurred_fraction, measure, per_second, rgb_luma, stretches
 from deblur_cli.analysis.luma import block_mean
+from deblur_cli.analysis.sharpness import frame_width
 from tests.blurgen import box_blur, texture
 
 W, H = 320, 192
@@ -55,6 +56,15 @@ def test_edges_read_as_wide_as_the_blur_path_whatever_their_contrast():
     assert 1.0 / measure(sharp).value < 2.2  # a sharp edge: 1-2 px
     for length, axis in ((3, 1), (5, 0)):
         assert abs(1.0 / measure(box_blur(sharp, length, axis)).value - length) <= 0.5
+
+
+def test_one_direction_of_soft_shading_does_not_make_a_sharp_frame_blurred():
+    sharp = texture(W, H)
+    stripes = sharp + 40.0 * np.sin(np.arange(W, dtype=np.float32) * 0.15)[None, :]  # soft ramps across x only
+    assert 1.0 / measure(stripes).value < 2.2
+    assert frame_width(np.array([7.0, 1.2, 1.5, np.nan])) == 1.5  # stands alone: shading
+    assert frame_width(np.array([5.0, 1.2, 2.3, 2.2])) == 5.0  # its neighbours widened too: blur
+    assert frame_width(np.array([np.nan, 6.0, np.nan, np.nan])) == 6.0
     faint = 128.0 + (sharp - 128.0) * 0.3  # a third of the contrast: the same widths
     assert abs(1.0 / measure(faint).value - 1.0 / measure(sharp).value) < 0.3
 

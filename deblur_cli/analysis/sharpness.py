@@ -23,8 +23,9 @@ A direction's width is the :data:`QUANTILE` percentile of its edges' widths
 (at least :data:`MIN_EDGES` of them): blur widens the crispest edges too,
 while soft edges that a picture has by nature (a shallow focus) sit above the
 percentile. The frame's width is its widest direction (motion blur is
-directional; defocus widens all). Per cell of a coarse grid the same is done
-with the median of fewer edges (:data:`CELL_EDGES`), for blur in a part of the
+directional; defocus widens all), unless that one stands alone beside crisp others (soft shading,
+stripes, ripples: a blur would have widened its neighbours too). Per cell of a coarse grid the
+same is done with the median of fewer edges (:data:`CELL_EDGES`), for blur in a part of the
 frame. A frame or cell with too few edges (flat, dark) has no measure (NaN):
 it is neither sharp nor blurred. ``value`` and ``cells`` are sharpness, ``1 / width`` (px^-1: about
 0.5-1 sharp, 1/L for a blur path of L px), so higher is sharper.
@@ -66,6 +67,7 @@ NOISE_BANDS, NOISE_BAND_CELLS = 4, 6  # cells are grouped by brightness into up 
 NOISE_GAIN = math.sqrt(math.pi / 2.0) / 6.0  # Immerkaer: mean |second difference| -> sigma for white noise
 DIRECTIONS = ((0, 1), (1, 0), (1, 1), (1, -1))  # (dy, dx): horizontal, vertical, both diagonals
 TAN_22_5 = math.tan(math.pi / 8)
+LONE_WIDEST = 2.5  # a widest direction over this many times the second widest is shading, not blur
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class FrameSharpness:
 
     @property
     def value(self) -> float:
-        """The frame's sharpness: 1 / the width of its widest direction's edges (NaN: nothing to judge)."""
+        """The frame's sharpness: 1 / its edge width (:func:`frame_width`; NaN: nothing to judge)."""
         return self.overall
 
 
@@ -222,6 +224,20 @@ def group_quantile(groups: np.ndarray, values: np.ndarray, count: int, minimum: 
     return out
 
 
+def frame_width(directions: np.ndarray) -> float:
+    """The frame's edge width from its directions' (NaN: too few edges there): the widest, unless it stands
+    alone (over :data:`LONE_WIDEST` times the second widest), when the second widest.
+
+    A motion blur widens the directions within 45 degrees of its path too (by the cosine of the angle), so
+    its widest direction never stands that far alone; one direction of nothing but soft shading (stripes,
+    ripples, a sky's gradient) beside crisp others does, and is not blur.
+    """
+    finite = np.sort(directions[np.isfinite(directions)])[::-1]
+    if not finite.size:
+        return float("nan")
+    return float(finite[1] if finite.size > 1 and finite[0] > LONE_WIDEST * finite[1] else finite[0])
+
+
 def measure(plane: np.ndarray, factor: int = 0) -> FrameSharpness:
     """The sharpness of a frame's luma ``plane`` (H, W) in 8-bit levels (uint8, or float; see :mod:`.luma`).
 
@@ -240,7 +256,7 @@ def measure(plane: np.ndarray, factor: int = 0) -> FrameSharpness:
         widest = np.where(np.isfinite(per_cell).any(axis=1), np.nanmax(np.nan_to_num(per_cell, nan=-1.0), axis=1),
                           np.nan)
         cells = (1.0 / widest).astype(np.float32)
-        overall = float(1.0 / np.nanmax(frame)) if np.isfinite(frame).any() else float("nan")
+        overall = float(1.0 / frame_width(frame))
     coarse = tiles.var(axis=(1, 2)).astype(np.float32)
     return FrameSharpness(cells, grid, float(np.median(sigma)), int(np.isfinite(cells).sum()), coarse, overall,
                           int(width.size))
