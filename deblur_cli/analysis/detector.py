@@ -98,19 +98,21 @@ def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: flo
         cells[i, : m.cells.size] = m.cells
         if m.coarse is not None:
             coarse[i, : m.coarse.size] = m.coarse
+    together = np.concatenate([values[:, None], cells, coarse], axis=1)  # one sort per frame for all three
     scores = []
     for i in range(len(measures)):
         lo, hi = max(0, i - reach), min(len(measures), i + reach + 1)
+        reference = _reference(together, lo, hi)
         whole = 0.0
         if math.isfinite(values[i]):
-            whole = float(max(_drop(values[i], prior), _drop(values[i], _reference(values, lo, hi))))
+            whole = float(max(_drop(values[i], prior), _drop(values[i], reference[0])))
         part = 0.0
         textured = np.isfinite(cells[i])
         if textured.sum() >= LOCAL_CELLS:
             own = _drop(cells[i], prior)
-            near = _drop(cells[i], _reference(cells, lo, hi))
+            near = _drop(cells[i], reference[1: 1 + width])
             with np.errstate(invalid="ignore", divide="ignore"):
-                change = coarse[i] / _reference(coarse, lo, hi)
+                change = coarse[i] / reference[1 + width:]
             same = (change < SAME_CONTENT) & (change > 1.0 / SAME_CONTENT)  # blur keeps the coarse structure
             cell_scores = np.where(textured & same, np.nan_to_num(np.minimum(own, near), nan=0.0), 0.0)
             k = max(LOCAL_CELLS, math.ceil(LOCAL_SHARE * textured.sum()))

@@ -126,7 +126,23 @@ def noise_sigma(tiles: np.ndarray) -> np.ndarray:
     order = np.argsort(brightness)
     out = np.empty_like(per_cell)
     for group in np.array_split(order, max(1, min(NOISE_BANDS, len(order) // NOISE_BAND_CELLS))):
-        out[group] = np.percentile(per_cell[group], NOISE_QUANTILE)
+        out[group] = percentiles(per_cell[group], (NOISE_QUANTILE,))[0]
+    return out
+
+
+def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """numpy's (linear) percentiles ``qs`` of ``values``, by partitioning around just the ranks they need: the
+    same figures at a fraction of ``np.percentile``'s fixed cost, which a frame pays several times."""
+    flat = values.ravel()
+    last = flat.size - 1
+    positions = [last * q / 100.0 for q in qs]
+    ranks = sorted({min(int(math.floor(p)) + k, last) for p in positions for k in (0, 1)})
+    part = np.partition(flat, ranks)
+    out = []
+    for p in positions:
+        below = int(math.floor(p))
+        low, high = float(part[below]), float(part[min(below + 1, last)])
+        out.append(low + (high - low) * (p - below))
     return out
 
 
@@ -140,7 +156,9 @@ class _Flat:
         self.pad = (MARGIN + 2) * (self.w + 1)
 
     def wrap(self, a: np.ndarray) -> np.ndarray:
-        out = np.zeros(self.size + 2 * self.pad, np.float32)
+        out = np.empty(self.size + 2 * self.pad, np.float32)
+        out[: self.pad] = 0.0
+        out[self.pad + self.size:] = 0.0
         out[self.pad: self.pad + self.size] = a.ravel()
         return out
 
@@ -173,7 +191,7 @@ def edge_widths(tiles: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.nd
     luma = flat.wrap(tiles)
     bins = _bins(flat, luma, np.tile(inside.ravel(), n))
     peak_floor = np.repeat((PEAK_NOISE * sigma).astype(np.float32), h * w)
-    low, high = np.percentile(tiles[:, ::4, ::4], (1, 99))
+    low, high = percentiles(tiles[:, ::4, ::4], (1, 99))
     rise_floor = np.maximum(max(MIN_RISE, RISE_SHARE * float(high - low)), RISE_NOISE * sigma)
     cells, dirs, widths = [], [], []
     for k, (dy, dx) in enumerate(DIRECTIONS):
@@ -192,14 +210,13 @@ def edge_widths(tiles: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.nd
         rise = np.zeros(index.size, np.float32)
         top = np.zeros(index.size, np.float32)
         tolerance = -RUN_NOISE * sigma[index // (h * w)]
+        reach = np.arange(REACH)
         for direction, first in ((1, 0), (-1, -1)):  # forward from step[x], back from step[x - d]
-            alive = np.ones(index.size, bool)
-            for j in range(REACH):
-                v = step[flat.pad + index + (first + direction * j) * offset] * sign
-                alive &= v > tolerance
-                v = np.where(alive, v, 0.0)
-                rise += v
-                top = np.maximum(top, v)
+            v = step[(flat.pad + index)[:, None] + ((first + direction * reach) * offset)[None, :]] * sign[:, None]
+            alive = np.logical_and.accumulate(v > tolerance[:, None], axis=1)  # until the ramp turns back
+            v = np.where(alive, v, 0.0)
+            rise += v.sum(axis=1)
+            top = np.maximum(top, v.max(axis=1))
         cell = index // (h * w)
         keep = (rise >= rise_floor[cell]) & (top > 0)
         cells.append(cell[keep])
