@@ -8,6 +8,7 @@ import numpy as np
 
 from deblur_cli.analysis import BlurDetector, blurred_fraction, measure, per_second, rgb_luma, stretches
 from deblur_cli.analysis.luma import block_mean
+from deblur_cli.analysis.detector import OWN_SHARE, PRIOR
 from deblur_cli.analysis.sharpness import frame_width
 from tests.blurgen import box_blur, texture
 
@@ -110,3 +111,21 @@ def test_stretches_fraction_and_per_second():
     assert [(s.first, s.last) for s in found] == [(10, 17)]  # a gap under a quarter second joins them
     assert math.isclose(blurred_fraction(times, flags, 0.1), 0.6 / 3.0)
     assert per_second(times, scores) == [0.9 if k == 1 else 0.1 for k in range(3)]
+
+
+def test_shake_that_leaves_no_frame_crisp_is_found_by_its_unrest_and_a_steady_shot_is_not():
+    base = texture(W + 40, H, 5)
+    rng = np.random.default_rng(5)
+    shaky, widths = [], []
+    for i in range(30):  # every frame smeared by a path of its own: length and direction wander
+        frame = box_blur(base[:, i: i + W], [3, 5, 4, 6, 3, 4][i % 6], axis=int(rng.integers(0, 2)))
+        shaky.append(np.clip(frame + rng.normal(0.0, 2.0, frame.shape), 0, 255).astype(np.float32))
+        widths.append(1.0 / measure(shaky[-1]).value)
+    scores = judge(shaky)
+    assert sum(s.blurred for s in scores) >= 27
+    assert {s.kind for s in scores if s.blurred} == {"global"}
+    # some of them only by unrest: on their own their edges are narrower than the bar
+    on_own = [w for w, s in zip(widths, scores) if s.blurred and w < 1.0 / (PRIOR * OWN_SHARE * 0.6)]
+    assert on_own
+    steady = judge(frames(30, noise=2.0))
+    assert not any(s.blurred for s in steady)

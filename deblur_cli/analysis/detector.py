@@ -2,18 +2,27 @@
 
 A frame's sharpness is ``1 / the width of its edges`` (:mod:`.sharpness`):
 about 0.5-0.7 px^-1 when sharp, ``1 / L`` for a blur path of ``L`` px. It still
-depends a little on what a frame shows (a lens that is never quite crisp, a
-shallow focus), so a frame is judged twice and the worse judgement counts:
+depends on what a frame shows (a lens that is never quite crisp, a shallow
+focus, heavy compression), so a frame is judged three ways and the worst
+judgement counts:
 
-- **on its own**, against :data:`PRIOR`, the sharpness of sharp footage
-  (``1 - sharpness / PRIOR``, i.e. ``1 - prior width / width``; at the default
-  threshold a frame whose edges are wider than ``1 / (0.6 PRIOR)``, about 2.5 px,
-  is blurred): footage blurred from start to end is found;
+- **on its own**, against :data:`OWN_SHARE` of :data:`PRIOR`, the sharpness of
+  sharp footage (``1 - sharpness / bar``; at the default threshold a frame whose
+  edges are wider than about 3.6 px is blurred): footage blurred steadily from
+  start to end (a long exposure on a pan) is found; the bar sits above the
+  width of soft pictures that are sharp;
 - **against its neighbours**, against the sharpness most frames within
   :data:`WINDOW_S` of it reach (the :data:`REFERENCE_QUANTILE` percentile, so the
   file's own sharp frames set the bar whatever the blurred ones do): a shaky
   frame among crisp ones is found even when crisp here is crisper than
-  :data:`PRIOR`.
+  :data:`PRIOR`;
+- **by its neighbours' unrest** (:func:`unrest`): hand-held shake blurs every
+  frame by a path of its own, so the edge widths of a shaky stretch wander from
+  frame to frame in every direction, while a steady shot's keep their width
+  whatever it shows; a frame that is not crisp (edges over :data:`CRISP_PX`)
+  among neighbours whose widths wander by ``UNREST_FULL * threshold`` (log px) is
+  blurred. This finds shake that leaves no frame crisp, where the other two
+  cannot tell shake from a soft picture.
 
 The same is done per cell for blur in a part of the frame (a fast object on
 a still background): a cell is blurred when it has fallen below its own
@@ -49,6 +58,9 @@ LOCAL_SHARE = 0.1  # of a frame's textured cells: a region of some size, not a s
 LOCAL_CELLS = 2
 LOCAL_WEIGHT = 0.75  # local scores count less than whole-frame ones (a region may be soft by nature)
 SAME_CONTENT = 2.5  # a cell whose luma variance changed by more than this factor shows something else now
+OWN_SHARE = 0.7  # a frame on its own is judged against this share of PRIOR (soft pictures are not blur)
+UNREST_FULL = 0.25  # spread of the neighbours' edge widths (log px, per direction) that scores 1
+CRISP_PX = 2.1  # a frame whose edges are no wider than this is never judged blurred for its neighbours' unrest
 
 GLOBAL, LOCAL = "global", "local"
 
@@ -69,18 +81,37 @@ def _drop(value: np.ndarray | float, reference: np.ndarray | float) -> np.ndarra
         return np.clip(1.0 - np.asarray(value) / np.maximum(reference, 1e-6), 0.0, 1.0)
 
 
-def _reference(values: np.ndarray, lo: int, hi: int) -> np.ndarray:
-    """The REFERENCE_QUANTILE percentile over frames lo..hi-1 (per column for 2-D values), NaNs left out
+def _reference(values: np.ndarray, lo: int, hi: int, q: float = REFERENCE_QUANTILE) -> np.ndarray:
+    """The ``q`` percentile over frames lo..hi-1 (per column for 2-D values), NaNs left out
     (NaN where a column has none); vectorised, as numpy's nanpercentile loops over columns in Python."""
     window = np.sort(values[lo:hi], axis=0)  # NaNs sort last
     count = np.isfinite(window).sum(axis=0)
-    position = np.maximum(count - 1, 0) * (REFERENCE_QUANTILE / 100.0)
+    position = np.maximum(count - 1, 0) * (q / 100.0)
     below = np.floor(position).astype(np.int64)
     above = np.minimum(below + 1, np.maximum(count - 1, 0))
     low = np.take_along_axis(window, below[None, ...], axis=0)[0]
     high = np.take_along_axis(window, above[None, ...], axis=0)[0]
     out = low + (high - low) * (position - below)
     return np.where(count > 0, out, np.nan)
+
+
+def unrest(directions: np.ndarray, lo: int, hi: int) -> float:
+    """How much the edge widths of frames lo..hi-1 wander, per direction (``directions``: frames x 4, log px):
+    the median distance to their median (robust: a short shaky stretch among steady frames, or a cut near
+    the window's end, moves it little), times 1.4826, averaged over the directions measured in at least a
+    third of the frames; 0 with none.
+
+    Hand-held shake blurs each frame by its own path, so widths wander from frame to frame; a steady shot's
+    crispest edges keep their width whatever passes before the lens.
+    """
+    window = directions[lo:hi]
+    enough = np.isfinite(window).sum(axis=0) >= max(3, (hi - lo) / 3)
+    if not enough.any():
+        return 0.0
+    window = window[:, enough]
+    middle = _reference(window, 0, len(window), 50.0)
+    spread = _reference(np.abs(window - middle), 0, len(window), 50.0)
+    return float(np.mean(spread) * 1.4826)
 
 
 def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: float = DEFAULT_THRESHOLD,
@@ -99,13 +130,20 @@ def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: flo
         if m.coarse is not None:
             coarse[i, : m.coarse.size] = m.coarse
     together = np.concatenate([values[:, None], cells, coarse], axis=1)  # one sort per frame for all three
+    directions = np.full((len(measures), 4), np.nan, np.float32)
+    for i, m in enumerate(measures):
+        if m.directions is not None:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                directions[i] = np.log(m.directions)
     scores = []
     for i in range(len(measures)):
         lo, hi = max(0, i - reach), min(len(measures), i + reach + 1)
         reference = _reference(together, lo, hi)
         whole = 0.0
         if math.isfinite(values[i]):
-            whole = float(max(_drop(values[i], prior), _drop(values[i], reference[0])))
+            whole = float(max(_drop(values[i], prior * OWN_SHARE), _drop(values[i], reference[0])))
+            if values[i] * CRISP_PX < 1.0:  # not crisp: its neighbours' unrest may say shake
+                whole = max(whole, min(1.0, unrest(directions, lo, hi) / UNREST_FULL))
         part = 0.0
         textured = np.isfinite(cells[i])
         if textured.sum() >= LOCAL_CELLS:

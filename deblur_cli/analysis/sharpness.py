@@ -81,6 +81,7 @@ class FrameSharpness:
     coarse: np.ndarray | None = None  # (rows * cols,) each cell's luma variance (levels^2): what it shows
     overall: float = float("nan")  # the whole frame's sharpness (NaN: too few edges)
     edges: int = 0  # edges measured across the frame
+    directions: np.ndarray | None = None  # (4,) float32: each direction's edge width in px (NaN: too few edges)
 
     @property
     def value(self) -> float:
@@ -276,4 +277,4 @@ def measure(plane: np.ndarray, factor: int = 0) -> FrameSharpness:
         overall = float(1.0 / frame_width(frame))
     coarse = tiles.var(axis=(1, 2)).astype(np.float32)
     return FrameSharpness(cells, grid, float(np.median(sigma)), int(np.isfinite(cells).sum()), coarse, overall,
-                          int(width.size))
+                          int(width.size), frame.astype(np.float32))
