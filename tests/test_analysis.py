@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from deblur_cli.analysis import BlurDetector, blurred_fraction, measure, per_second, rgb_luma, stretches
+from deblur_cli.analysis.detector import PRIOR, score_frames
 from deblur_cli.analysis.luma import block_mean
-from deblur_cli.analysis.detector import OWN_SHARE, PRIOR
-from deblur_cli.analysis.sharpness import frame_width
+from deblur_cli.analysis.sharpness import FrameSharpness, frame_width
 from tests.blurgen import box_blur, texture
 
 W, H = 320, 192
@@ -114,18 +115,20 @@ def test_stretches_fraction_and_per_second():
 
 
 def test_shake_that_leaves_no_frame_crisp_is_found_by_its_unrest_and_a_steady_shot_is_not():
-    base = texture(W + 40, H, 5)
     rng = np.random.default_rng(5)
-    shaky, widths = [], []
-    for i in range(30):  # every frame smeared by a path of its own: length and direction wander
-        frame = box_blur(base[:, i: i + W], [3, 5, 4, 6, 3, 4][i % 6], axis=int(rng.integers(0, 2)))
-        shaky.append(np.clip(frame + rng.normal(0.0, 2.0, frame.shape), 0, 255).astype(np.float32))
-        widths.append(1.0 / measure(shaky[-1]).value)
-    scores = judge(shaky)
-    assert sum(s.blurred for s in scores) >= 27
-    assert {s.kind for s in scores if s.blurred} == {"global"}
-    # some of them only by unrest: on their own their edges are narrower than the bar
-    on_own = [w for w, s in zip(widths, scores) if s.blurred and w < 1.0 / (PRIOR * OWN_SHARE * 0.6)]
-    assert on_own
-    steady = judge(frames(30, noise=2.0))
-    assert not any(s.blurred for s in steady)
+
+    def clip(wander: float) -> list[FrameSharpness]:
+        """30 frames whose edges read 2.3 px (not crisp, but under the bar of a frame on its own), their four
+        directions' widths wandering from frame to frame by about ``wander`` (log px)."""
+        out = []
+        for _ in range(30):
+            directions = (2.3 * np.exp(rng.normal(0.0, wander, 4))).astype(np.float32)
+            out.append(FrameSharpness(np.full(6, np.nan, np.float32), (2, 3), 2.0, 0, None, 1 / 2.3, 500, directions))
+        return out
+
+    assert 1 / 2.3 > 0.6 * PRIOR  # on its own such a frame is not blurred
+    shaky = score_frames(clip(0.3), 30.0)
+    assert all(s.blurred and s.kind == "global" for s in shaky)
+    assert not any(s.blurred for s in score_frames(clip(0.02), 30.0))  # a steady soft shot
+    crisp = [replace(m, overall=1 / 1.9) for m in clip(0.3)]
+    assert not any(s.blurred for s in score_frames(crisp, 30.0))  # crisp frames are never blurred for unrest

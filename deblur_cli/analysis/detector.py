@@ -6,11 +6,11 @@ depends on what a frame shows (a lens that is never quite crisp, a shallow
 focus, heavy compression), so a frame is judged three ways and the worst
 judgement counts:
 
-- **on its own**, against :data:`OWN_SHARE` of :data:`PRIOR`, the sharpness of
-  sharp footage (``1 - sharpness / bar``; at the default threshold a frame whose
-  edges are wider than about 3.6 px is blurred): footage blurred steadily from
-  start to end (a long exposure on a pan) is found; the bar sits above the
-  width of soft pictures that are sharp;
+- **on its own**, against :data:`PRIOR`, the sharpness of sharp footage
+  (``1 - sharpness / PRIOR``, i.e. ``1 - prior width / width``; at the default
+  threshold a frame whose edges are wider than ``1 / (0.6 PRIOR)``, about 2.5 px,
+  is blurred): footage blurred steadily from start to end (a long exposure on a
+  pan) is found, and so, wrongly, are pictures soft by nature;
 - **against its neighbours**, against the sharpness most frames within
   :data:`WINDOW_S` of it reach (the :data:`REFERENCE_QUANTILE` percentile, so the
   file's own sharp frames set the bar whatever the blurred ones do): a shaky
@@ -58,7 +58,6 @@ LOCAL_SHARE = 0.1  # of a frame's textured cells: a region of some size, not a s
 LOCAL_CELLS = 2
 LOCAL_WEIGHT = 0.75  # local scores count less than whole-frame ones (a region may be soft by nature)
 SAME_CONTENT = 2.5  # a cell whose luma variance changed by more than this factor shows something else now
-OWN_SHARE = 0.7  # a frame on its own is judged against this share of PRIOR (soft pictures are not blur)
 UNREST_FULL = 0.25  # spread of the neighbours' edge widths (log px, per direction) that scores 1
 CRISP_PX = 2.1  # a frame whose edges are no wider than this is never judged blurred for its neighbours' unrest
 
@@ -141,7 +140,7 @@ def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: flo
         reference = _reference(together, lo, hi)
         whole = 0.0
         if math.isfinite(values[i]):
-            whole = float(max(_drop(values[i], prior * OWN_SHARE), _drop(values[i], reference[0])))
+            whole = float(max(_drop(values[i], prior), _drop(values[i], reference[0])))
             if values[i] * CRISP_PX < 1.0:  # not crisp: its neighbours' unrest may say shake
                 whole = max(whole, min(1.0, unrest(directions, lo, hi) / UNREST_FULL))
         part = 0.0
