@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None):
     parser.add_argument("--speed-frames", type=int, default=120)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--weights", default="synth-v0", help="skip: the weights (any STFAN weights time alike)")
-    parser.add_argument("--skip-size", default="160x96")
+    parser.add_argument("--skip-size", default="320x192")
     parser.add_argument("--skip-clips", type=int, default=2, help="skip: clips of each kind")
     parser.add_argument("--skip-frames", type=int, default=16)
     args = parser.parse_args(argv)
