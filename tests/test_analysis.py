@@ -132,3 +132,18 @@ def test_shake_that_leaves_no_frame_crisp_is_found_by_its_unrest_and_a_steady_sh
     assert not any(s.blurred for s in score_frames(clip(0.02), 30.0))  # a steady soft shot
     crisp = [replace(m, overall=1 / 1.9) for m in clip(0.3)]
     assert not any(s.blurred for s in score_frames(crisp, 30.0))  # crisp frames are never blurred for unrest
+
+
+def test_a_soft_shot_after_a_crisp_one_is_judged_among_its_own_shot():
+    def steady(width: float, count: int) -> list[FrameSharpness]:
+        directions = np.full(4, width, np.float32)
+        return [FrameSharpness(np.full(6, np.nan, np.float32), (2, 3), 2.0, 0, None, 1 / width, 500, directions)
+                for _ in range(count)]
+
+    frames = steady(1.3, 20) + steady(2.3, 20)  # a crisp shot, then a soft one (not blurred on its own)
+    assert all(s.blurred for s in score_frames(frames, 30.0)[20:])  # against the crisp shot: "blurred"
+    assert not any(s.blurred for s in score_frames(frames, 30.0, cuts=[20]))
+    detector = BlurDetector(30.0)
+    for i, m in enumerate(frames):
+        detector.add(m, cut=i == 20)
+    assert detector.cuts == [20] and not any(s.blurred for s in detector.scores())

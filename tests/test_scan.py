@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from deblur_cli.analysis.stretches import MIN_STRETCH_FRAMES, counted, stretches
 from deblur_cli.io.images import encode_png
 from deblur_cli.pipeline.scan import scan_file
@@ -118,3 +120,22 @@ def test_a_stray_flag_is_not_a_stretch_but_two_frames_are():
     assert counted(times, flags, 0.1) == [i in (20, 21, 30, 32) for i in range(40)]
     found = stretches(times, flags, [0.5] * 40, ["global"] * 40, 0.1)
     assert [(s.first, s.last) for s in found] == [(20, 21), (30, 32)]
+
+
+def test_scan_finds_the_cuts_between_shots_from_luma_alone():
+    from deblur_cli.analysis import BlurDetector
+    from deblur_cli.pipeline.scan import _Measure
+    from deblur_cli.pipeline.scenecut import luma_thumbnail, structure_differs, structure_distance
+    from tests.blurgen import texture
+
+    a, b = texture(360, 96, seed=1), texture(360, 96, seed=2)
+    planes = [a[:, i * 3: i * 3 + 160] for i in range(8)] + [b[:, i * 3: i * 3 + 160] for i in range(8)]
+    rng = np.random.default_rng(0)
+    planes += [np.full((96, 160), 20.0) + rng.normal(0, 1.0, (96, 160)) for _ in range(4)]  # dark, noisy: one shot
+    detector, measured = BlurDetector(30.0), _Measure()
+    for plane in planes:
+        detector.add(*measured(plane))
+    assert detector.cuts == [8, 16]
+    thumbs = [luma_thumbnail(p) for p in planes]
+    for x, y in zip(thumbs, thumbs[1:]):  # the quick path answers as the full comparison does
+        assert structure_differs(x, y, 0.3) == (structure_distance(x, y) > 0.3)

@@ -42,6 +42,7 @@ only (``benchmarks/bench_scan.py --split train``); the figures in
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -114,8 +115,12 @@ def unrest(directions: np.ndarray, lo: int, hi: int) -> float:
 
 
 def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: float = DEFAULT_THRESHOLD,
-                 prior: float | None = None) -> list[FrameScore]:
-    """Judge every frame of a shot or file, in order; ``rate``: frames per second (sets the window)."""
+                 prior: float | None = None, cuts: Sequence[int] = ()) -> list[FrameScore]:
+    """Judge every frame of a shot or file, in order; ``rate``: frames per second (sets the window).
+
+    ``cuts``: indices of frames that start a new shot. A frame's neighbours are those of its own shot (a
+    soft shot after a crisp one is not blurred for it, nor is a cut unrest).
+    """
     if not measures:
         return []
     prior = PRIOR if prior is None else prior
@@ -134,9 +139,11 @@ def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: flo
         if m.directions is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
                 directions[i] = np.log(m.directions)
+    bounds = sorted({0, len(measures), *(c for c in cuts if 0 < c < len(measures))})
     scores = []
     for i in range(len(measures)):
-        lo, hi = max(0, i - reach), min(len(measures), i + reach + 1)
+        shot = bisect.bisect_right(bounds, i) - 1
+        lo, hi = max(bounds[shot], i - reach), min(bounds[shot + 1], i + reach + 1)
         reference = _reference(together, lo, hi)
         whole = 0.0
         if math.isfinite(values[i]):
@@ -169,9 +176,13 @@ class BlurDetector:
             raise ValueError(f"threshold must be between 0 and 1, got {threshold}")
         self.rate, self.threshold = rate, threshold
         self.measures: list[FrameSharpness] = []
+        self.cuts: list[int] = []
 
-    def add(self, measure: FrameSharpness) -> None:
+    def add(self, measure: FrameSharpness, cut: bool = False) -> None:
+        """The next frame's measure; ``cut``: it starts a new shot."""
+        if cut and self.measures:
+            self.cuts.append(len(self.measures))
         self.measures.append(measure)
 
     def scores(self) -> list[FrameScore]:
-        return score_frames(self.measures, self.rate, self.threshold)
+        return score_frames(self.measures, self.rate, self.threshold, cuts=self.cuts)

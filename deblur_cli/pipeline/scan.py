@@ -27,8 +27,11 @@ from ..io.colour import frame_luma
 from ..io.sequence import DEFAULT_FPS, FrameSequence
 from ..io.source import VideoSource
 from .inputs import FOLDER, plan_jobs
+from .scenecut import luma_thumbnail, structure_differs
 
 TOP_STRETCHES = 3  # the worst stretches a table shows
+LUMA_CUT = 0.3  # structure distance (0-1) of consecutive frames' luma above which a new shot starts
+CUT_SAMPLES = 3  # samples a cell and axis of the cut thumbnail (a quarter of the scene-cut detector's)
 AHEAD = 4  # frames measured on a second thread while the decoder goes on (numpy and FFmpeg let go of the GIL)
 
 
@@ -108,6 +111,21 @@ def _lumas(path: Path, fps: float | str) -> tuple[Iterator[tuple[np.ndarray, flo
     return frames(), source
 
 
+class _Measure:
+    """A frame's measure, and whether it starts a new shot (the scene-cut detector's structure comparison
+    on luma thumbnails: ``scan`` reads no colour), so that it is judged among its own shot's frames. Called
+    in frame order (by the one measuring thread)."""
+
+    def __init__(self) -> None:
+        self.previous: np.ndarray | None = None
+
+    def __call__(self, plane: np.ndarray):
+        thumbnail = luma_thumbnail(plane, samples=CUT_SAMPLES)
+        cut = self.previous is not None and structure_differs(self.previous, thumbnail, LUMA_CUT)
+        self.previous = thumbnail
+        return measure(plane), cut
+
+
 def scan_file(path: Path, threshold: float = DEFAULT_THRESHOLD, fps: float | str = DEFAULT_FPS,
               on_frame: Callable[[int], None] | None = None) -> FileScan:
     """Measure and judge every frame of a video file or an image folder; DeblurError for an unreadable one."""
@@ -119,15 +137,16 @@ def scan_file(path: Path, threshold: float = DEFAULT_THRESHOLD, fps: float | str
         detector = BlurDetector(rate, threshold)
         times: list[float] = []
         pending: deque = deque()  # measures under way on the other thread while the next frames decode
+        measured = _Measure()
         for n, (plane, time) in enumerate(frames, 1):
-            pending.append(measuring.submit(measure, plane))
+            pending.append(measuring.submit(measured, plane))
             while len(pending) > AHEAD:
-                detector.add(pending.popleft().result())
+                detector.add(*pending.popleft().result())
             times.append(time)
             if on_frame is not None:
                 on_frame(n)
         while pending:
-            detector.add(pending.popleft().result())
+            detector.add(*pending.popleft().result())
     origin = times[0] if times else 0.0
     return FileScan(path, facts.width, facts.height, rate, [t - origin for t in times], detector.scores(),
                     threshold=threshold, origin=origin)

@@ -82,29 +82,53 @@ def _cell_edges(length: int, cells: int) -> np.ndarray:
     return np.linspace(0, length, cells + 1).round().astype(np.int64)[:-1]
 
 
-def frame_signature(frame: Frame) -> FrameSignature:
-    """Thumbnail and chroma histogram of an (H, W, 3) uint8/uint16 RGB frame (or a YuvFrame: its samples' RGB)."""
-    if len(frame.shape) != 3 or frame.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB frame, got shape {frame.shape}")
-    h, w = frame.shape[:2]
+def _thumb_layout(h: int, w: int, samples: int = SAMPLES_PER_CELL) -> tuple[int, int, int]:
+    """(cells down, cells across, read stride) of a frame's thumbnail: a strided read keeps the cost
+    independent of resolution; the area average over SAMPLES_PER_CELL**2 samples a cell is as stable as a
+    full one."""
     long_side = max(h, w)
     cells_long = min(THUMB_LONG_SIDE, long_side)
     cells_h = max(1, min(h, round(cells_long * h / long_side)))
     cells_w = max(1, min(w, round(cells_long * w / long_side)))
-    # A strided read keeps the cost independent of resolution; the area average
-    # over SAMPLES_PER_CELL**2 samples per cell is as stable as a full one.
-    step = max(1, min(h // (cells_h * SAMPLES_PER_CELL), w // (cells_w * SAMPLES_PER_CELL)))
+    return cells_h, cells_w, max(1, min(h // (cells_h * samples), w // (cells_w * samples)))
+
+
+def _cell_means(luma: np.ndarray, cells_h: int, cells_w: int) -> np.ndarray:
+    sh, sw = luma.shape
+    rows, cols = _cell_edges(sh, cells_h), _cell_edges(sw, cells_w)
+    sums = np.add.reduceat(np.add.reduceat(luma, rows, axis=0), cols, axis=1)
+    counts = np.outer(np.diff(np.append(rows, sh)), np.diff(np.append(cols, sw)))
+    return (sums / counts).astype(np.float32)
+
+
+def luma_thumbnail(plane: np.ndarray, peak: float = 255.0, samples: int = SAMPLES_PER_CELL) -> np.ndarray:
+    """The structure thumbnail of :func:`frame_signature` (in [0, 1]) from a luma plane alone (H, W) whose
+    full scale is ``peak``, from about ``samples`` x ``samples`` samples a cell: what ``scan``, which reads
+    only luma, compares across frames."""
+    cells_h, cells_w, step = _thumb_layout(*plane.shape[:2], samples)
+    return _cell_means(plane[::step, ::step].astype(np.float32) * np.float32(1.0 / peak), cells_h, cells_w)
+
+
+def structure_differs(a: np.ndarray, b: np.ndarray, threshold: float) -> bool:
+    """``structure_distance(a, b) > threshold``, trying the unshifted comparison first: it is one of the
+    shifts, so when it is under the threshold so is the best, and most frames of a shot stop there."""
+    mask = np.ones((1, *a.shape), bool)
+    count = np.full((1, 1, 1), a.size, np.float64)
+    unshifted = float(np.square(_standardised(a[None], mask, count) - _standardised(b[None], mask, count)).mean())
+    return unshifted / 2.0 > threshold and structure_distance(a, b) > threshold
+
+
+def frame_signature(frame: Frame) -> FrameSignature:
+    """Thumbnail and chroma histogram of an (H, W, 3) uint8/uint16 RGB frame (or a YuvFrame: its samples' RGB)."""
+    if len(frame.shape) != 3 or frame.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB frame, got shape {frame.shape}")
+    cells_h, cells_w, step = _thumb_layout(*frame.shape[:2])
     if isinstance(frame, YuvFrame):
         rgb = frame.strided_rgb(step)
     else:
         rgb = frame[::step, ::step].astype(np.float32) * (1.0 / np.iinfo(frame.dtype).max)
     luma = rgb @ LUMA_WEIGHTS
-
-    sh, sw = luma.shape
-    rows, cols = _cell_edges(sh, cells_h), _cell_edges(sw, cells_w)
-    sums = np.add.reduceat(np.add.reduceat(luma, rows, axis=0), cols, axis=1)
-    counts = np.outer(np.diff(np.append(rows, sh)), np.diff(np.append(cols, sw)))
-    thumb = (sums / counts).astype(np.float32)
+    thumb = _cell_means(luma, cells_h, cells_w)
 
     total = rgb.sum(axis=2)
     dark = luma < DARK_LUMA
