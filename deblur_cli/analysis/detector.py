@@ -49,7 +49,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .sharpness import FrameSharpness
+from .sharpness import DIRECTIONS, FrameSharpness
 
 DEFAULT_THRESHOLD = 0.4  # score at and above which a frame counts as blurred
 PRIOR = 0.66  # the sharpness of sharp footage (1 / edge width in px: 1.5 px, see .sharpness)
@@ -134,11 +134,9 @@ def score_frames(measures: Sequence[FrameSharpness], rate: float, threshold: flo
         if m.coarse is not None:
             coarse[i, : m.coarse.size] = m.coarse
     together = np.concatenate([values[:, None], cells, coarse], axis=1)  # one sort per frame for all three
-    directions = np.full((len(measures), 4), np.nan, np.float32)
-    for i, m in enumerate(measures):
-        if m.directions is not None:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                directions[i] = np.log(m.directions)
+    unmeasured = np.full(len(DIRECTIONS), np.nan, np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        directions = np.log([unmeasured if m.directions is None else m.directions for m in measures])
     bounds = sorted({0, len(measures), *(c for c in cuts if 0 < c < len(measures))})
     scores = []
     for i in range(len(measures)):
